@@ -1,0 +1,86 @@
+"""Settings shared by the package and the notebooks: where data lives, the run profile, the seed."""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+#: Environment variable that overrides the data cache folder.
+DATA_DIR_ENV = "RECNB_DATA_DIR"
+#: Environment variable that picks the run profile (``quick`` or ``full``).
+PROFILE_ENV = "RECNB_PROFILE"
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def repository_root() -> Path | None:
+    """The source checkout recnb is imported from, or None for an installed copy."""
+    root = PACKAGE_DIR.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir() else None
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """Where MovieLens files are cached.
+
+    In order: the ``data_dir`` argument, the ``RECNB_DATA_DIR`` environment
+    variable, ``data/`` at the root of the source checkout, and finally
+    ``~/.cache/recnb`` for a copy of recnb installed without its repository.
+    """
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV]).expanduser()
+    root = repository_root()
+    if root is not None:
+        return root / "data"
+    return Path.home() / ".cache" / "recnb"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much work a notebook or script does.
+
+    ``full`` is what the committed notebooks were run with; ``quick`` is what the
+    test suite (nbval) uses, so every notebook runs in seconds: fewer users in
+    slow demonstrations, fewer repetitions in timings, fewer epochs.
+    """
+
+    name: str
+    #: Users to loop over in pure-Python demonstrations (None: all).
+    demo_users: int | None
+    #: Repetitions when a notebook times something live.
+    timing_repeats: int
+
+    @property
+    def quick(self) -> bool:
+        return self.name == "quick"
+
+
+PROFILES = {
+    "full": Profile("full", demo_users=None, timing_repeats=5),
+    "quick": Profile("quick", demo_users=500, timing_repeats=1),
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile named by ``name`` or ``RECNB_PROFILE`` (default ``full``)."""
+    name = name or os.environ.get(PROFILE_ENV) or "full"
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown profile {name!r} (from {PROFILE_ENV} or the argument); "
+            f"use one of {sorted(PROFILES)}."
+        ) from None
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch so that one seed makes a run repeatable."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -1,0 +1,102 @@
+"""Leave-one-out splitting, the one rule for what a model sees, and padding histories into tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+#: A user needs one training item, one validation item and one test item.
+MIN_SEQUENCE_LENGTH = 3
+
+
+@dataclass
+class LeaveOneOutSplit:
+    """Each user's last item is the test target, the one before it the validation target.
+
+    Attributes
+    ----------
+    train : list of int64 arrays
+        Everything before the validation item: the only data any model is fit on.
+    valid, test : int64 arrays of shape (U,)
+        The validation and test target of every kept user.
+    users : int64 array of shape (U,)
+        Index of each kept user in the sequences that were split.
+    dropped_users : int
+        Users with fewer than three items, which cannot be split and are left out.
+    """
+
+    train: list[np.ndarray]
+    valid: np.ndarray
+    test: np.ndarray
+    users: np.ndarray
+    dropped_users: int
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+
+def leave_one_out(sequences: list[np.ndarray]) -> LeaveOneOutSplit:
+    """Split time-ordered sequences: last item test, second to last validation, the rest training.
+
+    Users with fewer than :data:`MIN_SEQUENCE_LENGTH` items are dropped and
+    counted in ``dropped_users`` (the 5-core filter leaves none).
+    """
+    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    users = np.flatnonzero(lengths >= MIN_SEQUENCE_LENGTH)
+    if len(users) == 0:
+        raise ValueError(
+            f"No user has the {MIN_SEQUENCE_LENGTH} items leave-one-out needs (training, validation, "
+            "test). Use a larger data set or a higher k-core threshold."
+        )
+    kept = [np.asarray(sequences[u], dtype=np.int64) for u in users]
+    return LeaveOneOutSplit(
+        train=[s[:-2] for s in kept],
+        valid=np.array([s[-2] for s in kept], dtype=np.int64),
+        test=np.array([s[-1] for s in kept], dtype=np.int64),
+        users=users,
+        dropped_users=int(len(sequences) - len(users)),
+    )
+
+
+def evaluation_inputs(split: LeaveOneOutSplit, which: str) -> tuple[list[np.ndarray], np.ndarray]:
+    """The histories a model is given and the targets it must rank, for ``"valid"`` or ``"test"``.
+
+    This is the one place the leave-one-out rule lives:
+
+    - validation: history = the training items; target = the validation item;
+    - test: history = the training items + the validation item; target = the test item.
+
+    The validation item joins the *input* at test time, as it would in
+    production, but never the *training* data (``split.train``): whatever a
+    model is fit on contains no item it is evaluated on.
+    """
+    if which == "valid":
+        return split.train, split.valid
+    if which == "test":
+        return [np.append(h, v) for h, v in zip(split.train, split.valid)], split.test
+    raise ValueError(f"which must be 'valid' or 'test', not {which!r}.")
+
+
+def pad_histories(histories: list[np.ndarray], max_len: int | None = None) -> torch.Tensor:
+    """Stack histories into a (B, L) LongTensor, padded with 0 on the left.
+
+    Left padding puts every user's most recent item in the last column, where a
+    causal model reads its prediction. Histories longer than ``max_len`` keep
+    their most recent ``max_len`` items.
+    """
+    lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
+    width = int(lengths.max(initial=0)) if max_len is None else int(max_len)
+    if width < 1:
+        raise ValueError("Histories are all empty: a model needs at least one item to score from.")
+    kept = np.minimum(lengths, width)
+    out = np.zeros((len(histories), width), dtype=np.int64)
+    if len(histories):
+        flat = np.concatenate([np.asarray(h[len(h) - k:], dtype=np.int64) for h, k in zip(histories, kept)])
+        rows = np.repeat(np.arange(len(histories)), kept)
+        # column of each kept item: width - k + position within the kept tail
+        cols = width - np.repeat(kept, kept) + (np.arange(kept.sum()) - np.repeat(np.cumsum(kept) - kept, kept))
+        out[rows, cols] = flat
+    return torch.from_numpy(out)

@@ -1,0 +1,64 @@
+"""Shared fixtures: the real MovieLens copies in ../shared/data and small data sets the tests build."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from recnb.data import build_sequences
+from recnb.readers import read_release
+from recnb.split import leave_one_out
+from recnb.synthetic import write_synthetic_movielens
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def real_data_dir() -> Path:
+    """RECNB_DATA_DIR if set, else ../shared/data beside the repository."""
+    return Path(os.environ.get("RECNB_DATA_DIR") or REPO.parent / "shared" / "data")
+
+
+def _require(folder: Path) -> Path:
+    if not folder.is_dir():
+        message = f"real MovieLens data not found at {folder}; set RECNB_DATA_DIR"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI always has ../shared/data: a missing copy is an error there
+        pytest.skip(message)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def ml1m_dir() -> Path:
+    return _require(real_data_dir() / "ml-1m")
+
+
+@pytest.fixture(scope="session")
+def ml100k_dir() -> Path:
+    return _require(real_data_dir() / "ml-100k")
+
+
+@pytest.fixture(scope="session")
+def ml1m_raw(ml1m_dir):
+    return read_release("ml-1m", ml1m_dir)
+
+
+@pytest.fixture(scope="session")
+def ml1m(ml1m_raw):
+    return build_sequences(ml1m_raw)
+
+
+@pytest.fixture(scope="session")
+def ml1m_split(ml1m):
+    return leave_one_out(ml1m.sequences)
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory) -> Path:
+    return write_synthetic_movielens(tmp_path_factory.mktemp("synthetic") / "synthetic")
+
+
+@pytest.fixture(scope="session")
+def synthetic(synthetic_dir):
+    return build_sequences(read_release("ml-1m", synthetic_dir), name="synthetic")
