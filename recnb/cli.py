@@ -41,7 +41,7 @@ def run_stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({
             "dataset": args.dataset, "source": str(raw.source),
-            **{f"{col.split()[0]}_{row}": int(summary.loc[row, col]) for col in summary for row in summary.index},
+            **{f"{row}_{col.split()[0]}": int(summary.loc[row, col]) for col in summary for row in summary.index},
             "kcore_passes": len(data.filter_steps) - 1, "dropped_while_reading": raw.dropped,
             "has_timestamps": raw.has_timestamps,
         }))

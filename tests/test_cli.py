@@ -1,0 +1,45 @@
+"""``python -m recnb stats`` on the real ML-1M, on synthetic data, and with bad input."""
+
+import json
+import subprocess
+import sys
+
+from recnb.cli import main
+
+
+def test_stats_prints_the_benchmark_counts(ml1m_dir, capsys):
+    assert main(["stats", "--dataset", "ml-1m", "--data-dir", str(ml1m_dir.parent), "--no-download"]) == 0
+    out = capsys.readouterr().out
+    before = next(line for line in out.splitlines() if line.startswith("before filtering"))
+    after = next(line for line in out.splitlines() if line.startswith("after 5/5-core"))
+    assert before.split()[-3:] == ["6,040", "3,706", "1,000,209"]
+    assert after.split()[-3:] == ["6,040", "3,416", "999,611"]
+
+
+def test_stats_json(ml1m_dir, capsys):
+    main(["stats", "--dataset", "ml-1m", "--data-dir", str(ml1m_dir.parent), "--json"])
+    stats = json.loads(capsys.readouterr().out)
+    assert (stats["users_after"], stats["items_after"], stats["interactions_after"]) == (6040, 3416, 999611)
+    assert stats["has_timestamps"] is False
+
+
+def test_module_entry_point_runs(ml1m_dir):
+    done = subprocess.run(
+        [sys.executable, "-m", "recnb", "stats", "--dataset", "ml-1m", "--data-dir", str(ml1m_dir.parent)],
+        capture_output=True, text=True, check=True,
+    )
+    assert "999,611" in done.stdout
+
+
+def test_synthetic_dataset_is_generated_on_first_use(tmp_path, capsys):
+    assert main(["stats", "--dataset", "synthetic", "--data-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "synthetic" / "ratings.dat").is_file()
+    assert "time order from: timestamps" in capsys.readouterr().out
+
+
+def test_bad_input_is_one_error_line_not_a_traceback(tmp_path, capsys):
+    assert main(["stats", "--dataset", "ml-1m", "--data-dir", str(tmp_path), "--no-download"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "ml-1m.zip" in err and "Traceback" not in err
+    assert main(["stats", "--dataset", "synthetic", "--data-dir", str(tmp_path), "--min-user", "500"]) == 2
+    assert "removed every interaction" in capsys.readouterr().err
