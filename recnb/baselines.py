@@ -241,7 +241,7 @@ class MarkovChain(Baseline):
         size = self.n_items + 1
         self.transitions = count_matrix(pairs[:, 0], pairs[:, 1], (size, size))
         self.row_totals = torch.bincount(pairs[:, 0], minlength=size).double()
-        self.tie_break = 1.0 / (float(self.row_totals.max(initial=0) if False else self.row_totals.max()) + 1.0)
+        self.tie_break = 1.0 / (float(self.row_totals.max()) + 1.0)
 
     @property
     def n_transitions(self) -> int:
