@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 import numpy as np
 
 from . import __version__
+from .baselines import BASELINES, make_baseline
 from .releases import RELEASES
 
 
@@ -61,6 +63,106 @@ def run_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fit_baseline(args: argparse.Namespace, data, split):
+    options = {} if args.alpha is None else {"alpha": args.alpha}
+    return make_baseline(args.model, data, **options).fit(split.train)
+
+
+#: ``evaluate --model`` choices: name -> function(args, data, split) returning a model ready to score.
+#: A trained model joins with one entry, e.g. ``"sasrec": _load_sasrec`` (reading ``--checkpoint``).
+EVALUATE_MODELS = {name: _fit_baseline for name in BASELINES}
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """Fit (or load) a model, rank every user's held-out item and print HR@10, NDCG@10 and MRR."""
+    from .data import load_dataset
+    from .evaluate import evaluate_split
+    from .split import leave_one_out
+
+    if args.alpha is not None and args.model != "hybrid":
+        raise ValueError(f"--alpha applies only to --model hybrid, not {args.model}.")
+    start = time.perf_counter()
+    data = load_dataset(args.dataset, args.data_dir, min_user_interactions=args.min_user,
+                        min_item_interactions=args.min_item, download=not args.no_download,
+                        progress=not args.json)
+    split = leave_one_out(data.sequences)  # models are fit on split.train only
+    fit_start = time.perf_counter()
+    model = EVALUATE_MODELS[args.model](args, data, split)
+    fit_seconds = time.perf_counter() - fit_start
+    result = evaluate_split(model, split, args.split)
+    wall_seconds = time.perf_counter() - start
+    if args.json:
+        print(json.dumps({
+            "model": args.model, **({"alpha": model.alpha} if hasattr(model, "alpha") else {}),
+            "dataset": args.dataset, "split": args.split, "users": len(result.ranks), "items": data.n_items,
+            "protocol": result.protocol, "metrics": result.metrics, "fit_seconds": round(fit_seconds, 3),
+            "eval_seconds": round(result.seconds, 3), "wall_seconds": round(wall_seconds, 3),
+        }))
+        return 0
+    print(f"Hit Rate @ 10: {result['HR@10']:.4f}")
+    print(f"NDCG@10: {result['NDCG@10']:.4f}")
+    print(f"MRR: {result['MRR']:.4f}")
+    print(f"{args.model} on {args.dataset}, {args.split} split, {len(result.ranks):,} users ({result.protocol}); "
+          f"fit {fit_seconds:.2f} s, evaluation {result.seconds:.2f} s, total {wall_seconds:.2f} s")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train SASRec, print one line per epoch, save the best checkpoint, report test metrics."""
+    import time
+    from dataclasses import asdict
+
+    from .config import seed_everything
+    from .data import build_sequences, read_dataset
+    from .evaluate import evaluate_split
+    from .model import config_from_preset
+    from .split import leave_one_out
+    from .train import TrainConfig, save_checkpoint, train_sasrec
+
+    seed_everything(args.seed)
+    data = build_sequences(read_dataset(args.dataset, args.data_dir, download=not args.no_download),
+                           args.min_user, args.min_item, args.dataset)
+    split = leave_one_out(data.sequences)
+    overrides = {key: value for key, value in (("d_model", args.d_model), ("n_layers", args.layers),
+                 ("n_heads", args.heads), ("max_len", args.max_len), ("dropout", args.dropout)) if value is not None}
+    if args.no_genre:
+        overrides["use_genre"] = False
+    if args.no_year:
+        overrides["use_year"] = False
+    if args.linear_head:
+        overrides["tied_head"] = False
+    model_config = config_from_preset(args.preset, data.n_items, len(data.genre_names),
+                                      len(data.year_bucket_labels), **overrides)
+    train_config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, accumulation=args.accumulation, lr=args.lr,
+        weight_decay=args.weight_decay, amp=args.amp, patience=args.patience, seed=args.seed, device=args.device,
+        max_minutes=args.max_minutes, progress=not args.no_progress)
+    print(f"{data}; preset {args.preset}: {model_config}")
+    started = time.perf_counter()
+    result = train_sasrec(data, split, model_config, train_config, checkpoint=args.checkpoint, resume=args.resume)
+    minutes = (time.perf_counter() - started) / 60
+    test = evaluate_split(result.model, split, "test", batch_size=1024).metrics
+    save_checkpoint(
+        args.checkpoint, result.model, data, metrics={"valid": result.best_valid, "test": test},
+        epoch=int(result.history["epoch"].iloc[-1]), best_epoch=result.best_epoch,
+        history=result.history.to_dict("records"), train_config=asdict(train_config),
+        command=" ".join(["python -m recnb", *sys.argv[1:]]) if args.record_command else None,
+        train_minutes=minutes, peak_memory_mib=result.peak_memory_mib,
+        **_resume_state(args.checkpoint))
+    print(f"Best epoch {result.best_epoch} (valid NDCG@10 {result.best_valid['NDCG@10']:.4f}); "
+          f"{minutes:.1f} min; peak memory {result.peak_memory_mib:.0f} MiB; checkpoint {args.checkpoint}")
+    print(f"Test: Hit Rate @ 10: {test['HR@10']:.4f} | NDCG@10: {test['NDCG@10']:.4f} | MRR: {test['MRR']:.4f}")
+    return 0
+
+
+def _resume_state(checkpoint) -> dict:
+    """Carry the optimizer state of the best epoch over into the final checkpoint, for resuming."""
+    import torch
+
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    return {key: saved[key] for key in ("optimizer_state", "scaler_state", "rng_state") if key in saved}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m recnb", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"recnb {__version__}")
@@ -70,6 +172,41 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_arguments(stats)
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.set_defaults(run=run_stats)
+
+    evaluate = commands.add_parser("evaluate", help="fit a baseline and rank every user's held-out item")
+    evaluate.add_argument("--model", required=True, choices=list(EVALUATE_MODELS), help="which model to evaluate")
+    add_data_arguments(evaluate)
+    evaluate.add_argument("--split", default="test", choices=["valid", "test"],
+                          help="validation or test targets (default: test)")
+    evaluate.add_argument("--alpha", type=float, default=None,
+                          help="hybrid only: weight of the Markov chain in [0, 1] (default 0.5)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(run=run_evaluate)
+
+    train = commands.add_parser("train", help="train SASRec and save the best checkpoint")
+    add_data_arguments(train)
+    train.add_argument("--preset", default="compact", choices=["seed", "compact", "quick"])
+    train.add_argument("--epochs", type=int, default=200)
+    train.add_argument("--batch-size", type=int, default=128, help="micro-batch size")
+    train.add_argument("--accumulation", type=int, default=1, help="micro-batches per optimizer step")
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--weight-decay", type=float, default=0.0)
+    train.add_argument("--amp", action="store_true", help="mixed precision (fp16+GradScaler on CUDA, bf16 on CPU)")
+    train.add_argument("--patience", type=int, default=10)
+    train.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch past this budget")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    train.add_argument("--checkpoint", default="checkpoints/sasrec.pt")
+    train.add_argument("--resume", default=None, help="continue from this checkpoint")
+    for name in ("d-model", "layers", "heads", "max-len"):
+        train.add_argument(f"--{name}", type=int, default=None, help="override the preset")
+    train.add_argument("--dropout", type=float, default=None, help="override the preset")
+    train.add_argument("--no-genre", action="store_true", help="switch the genre embedding off")
+    train.add_argument("--no-year", action="store_true", help="switch the year embedding off")
+    train.add_argument("--linear-head", action="store_true", help="a separate Linear(D -> items) output head")
+    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train.add_argument("--record-command", action="store_true", help="store this command line in the checkpoint")
+    train.set_defaults(run=run_train)
     return parser
 
 

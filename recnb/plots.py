@@ -106,9 +106,10 @@ def plot_item_popularity(counts, ax=None, top_fraction: float = 0.1):
     top = max(1, int(np.ceil(top_fraction * len(ordered))))
     share = top_share(ordered, top_fraction)
     ax = _axes(ax, (7, 3.5))
-    ax.fill_between(ranks, np.maximum(ordered, 1), color=_PALETTE[0], alpha=0.3, linewidth=0)
-    ax.plot(ranks, np.maximum(ordered, 1), color=_PALETTE[0])
-    ax.axvspan(0.5, top + 0.5, color=_PALETTE[1], alpha=0.15)
+    heights = np.maximum(ordered, 1)  # an item with no interaction would vanish on the log scale
+    ax.fill_between(ranks[:top + 1], heights[:top + 1], color=_PALETTE[1], alpha=0.5, linewidth=0)
+    ax.fill_between(ranks[top:], heights[top:], color=_PALETTE[0], alpha=0.3, linewidth=0)
+    ax.plot(ranks, heights, color=_PALETTE[0])
     ax.annotate(f"top {top_fraction:.0%} of items ({top:,}):\n{share:.1%} of all interactions",
                 (top, 0.95), xycoords=("data", "axes fraction"), xytext=(6, 0),
                 textcoords="offset points", va="top")
@@ -120,7 +121,7 @@ def plot_item_popularity(counts, ax=None, top_fraction: float = 0.1):
 
 
 def _items_table(data_or_items) -> pd.DataFrame:
-    items = getattr(data_or_items, "items", data_or_items)
+    items = data_or_items if isinstance(data_or_items, pd.DataFrame) else data_or_items.items
     return items[items["item"] != 0] if "item" in items else items  # drop the padding row
 
 
@@ -151,9 +152,16 @@ def plot_release_years(data_or_items, ax=None):
     years = items["year"].dropna().to_numpy(dtype=np.int64)
     ax = _axes(ax, (7, 3.5))
     sns.histplot(x=years, discrete=True, ax=ax, color=_PALETTE[0], linewidth=0)
-    for boundary in (1980, 1990, 2000, 2010, 2020):
-        if years.min() < boundary <= years.max():
-            ax.axvline(boundary - 0.5, color="black", linestyle=":", linewidth=1)
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.12)  # room for the bucket labels
+    edges = [years.min() - 0.5, 1979.5, 1989.5, 1999.5, 2009.5, 2019.5, years.max() + 0.5]
+    labels = ("before 1980", "1980s", "1990s", "2000s", "2010s", "2020 and later")
+    for low, high, label in zip(edges, edges[1:], labels):
+        low, high = max(low, edges[0]), min(high, edges[-1])
+        if high - low >= 5:  # label the buckets wide enough to hold a label
+            ax.text((low + high) / 2, 0.97, label, transform=ax.get_xaxis_transform(), ha="center", va="top")
+    for boundary in edges[1:-1]:
+        if edges[0] < boundary < edges[-1]:
+            ax.axvline(boundary, color="black", linestyle=":", linewidth=1)
     ax.set(xlabel="release year", ylabel="movies",
            title=f"{len(years):,} movies from {years.min()} to {years.max()} "
                  "(dotted: year-bucket boundaries)")
@@ -198,26 +206,37 @@ def plot_kcore_steps(steps: pd.DataFrame, ax=None, title: str | None = None):
                 label=f"{column}: {values[0]:,} → {values[-1]:,}")
     ax.set_xticks(steps["step"])
     ax.set(xlabel="pass of the filter (0 = as read)", ylabel="% of the data as read",
-           title=title or f"k-core filter: {len(steps) - 1} passes")
+           title=title or f"k-core filter: {len(steps) - 1} pass{'es' if len(steps) != 2 else ''}")
+    ax.set_ylim(0, 105)
     ax.legend(loc="lower left")
     return ax
 
 
 # ----------------------------------------------------------------------------- sequences and splits
-def plot_user_timeline(data: SequenceData, user_index: int, ax=None, last: int = 15):
-    """One user's most recent ``last`` movies in the order watched (oldest at the top), coloured by genre."""
+def plot_user_timeline(data: SequenceData, user_index: int, ax=None, last: int = 15, mark_split: bool = True):
+    """One user's most recent ``last`` movies in the order watched (oldest at the top), coloured by genre.
+
+    With ``mark_split``, the last two movies are labelled as the validation and test targets
+    that leave-one-out holds out (in the split colours).
+    """
     sequence = data.sequences[user_index]
     shown = sequence[-last:]
     first = len(sequence) - len(shown) + 1  # 1-based position of the first item drawn
     genres = data.items["primary_genre"].to_numpy()[shown]
     genres = ["<none>" if pd.isna(g) else str(g) for g in genres]
-    colors = dict(zip(dict.fromkeys(genres), sns.color_palette("tab10", len(set(genres)))))
-    ax = _axes(ax, (8, 0.32 * len(shown) + 1.0))
+    # tab10 without its first three colours: blue/orange/green mean training/validation/test
+    genre_palette = _PALETTE[3:]
+    colors = {g: genre_palette[i % len(genre_palette)] for i, g in enumerate(dict.fromkeys(genres))}
+    ax = _axes(ax, (7, 0.32 * len(shown) + 1.0))
     positions = np.arange(first, first + len(shown))
     ax.scatter(np.zeros(len(shown)), positions, c=[colors[g] for g in genres], s=60, zorder=3)
     ax.plot(np.zeros(len(shown)), positions, color="grey", linewidth=1, zorder=2)
     for y, title, genre in zip(positions, data.titles(shown), genres):
         ax.text(0.04, y, f"{title}  ({genre})", va="center")
+    if mark_split and len(shown) >= 2:
+        for y, role in zip(positions[-2:], ("validation", "test")):
+            ax.annotate(f"← {role} target", (1, y), xycoords=("axes fraction", "data"), ha="right",
+                        va="center", color=SPLIT_COLORS[role], fontweight="bold")
     ax.set_xlim(-0.05, 1)
     ax.set_ylim(positions[-1] + 0.7, positions[0] - 0.7)
     ax.set_yticks(positions, [f"#{p}" for p in positions])
@@ -272,10 +291,14 @@ def plot_leave_one_out(sequences_or_lengths, n_users: int = 8, align: str = "rig
     ax.set_yticks(np.arange(len(users)), [f"user {u} ({n} items)" for u, n in zip(users, lengths)])
     ticks = np.arange(width)[::5] if align == "left" else np.arange(width - 1, -1, -5)[::-1]
     ax.set_xticks(ticks, [str(t + 1) if align == "left" else str(t - width + 1) for t in ticks])
-    ax.set_xlabel("position in the sequence (1 = oldest)" if align == "left"
-                  else "position counted from the most recent item (0 = last)")
+    cut = (lengths > width).any()
+    if align == "right":
+        ax.set_xlabel("position counted from the most recent item (0 = last)")
+    else:
+        ax.set_xlabel("position in the sequence (1 = oldest" + ("; rows that start grey are cut to their "
+                      f"last {width - 1} items)" if cut else ")"))
     handles = [Patch(color=SPLIT_COLORS[n], label=n) for n in ("training", "validation", "test")]
-    if (lengths > width).any():
+    if cut:
         handles.append(Patch(color=SPLIT_COLORS["not drawn / hidden"], label="earlier items, not drawn"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, -0.25 if len(users) < 6 else -0.15),
               ncol=len(handles), frameon=False)

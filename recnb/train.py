@@ -1,0 +1,315 @@
+"""Training SASRec: full-softmax cross-entropy, mixed precision, gradient accumulation, early stopping.
+
+One pass over a user's training sequence predicts every next item at once: the
+input is ``seq[:-1]``, the target ``seq[1:]``, and the loss is taken at every
+position whose target is a real item (padding is ignored). Only the training
+part of each sequence is used (``split.train``), never a validation or test item.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import __version__
+from .data import SequenceData
+from .evaluate import evaluate_split
+from .model import SASRec, SASRecConfig
+from .split import LeaveOneOutSplit, pad_histories
+
+CHECKPOINT_FORMAT = "recnb-sasrec/1"
+
+
+@dataclass
+class TrainConfig:
+    """How to train (saved in every checkpoint, so a run can be repeated)."""
+
+    epochs: int = 200
+    batch_size: int = 128          # micro-batch: what fits in memory at once
+    accumulation: int = 1          # micro-batches per optimizer step (effective batch = batch_size x this)
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    clip_norm: float | None = 1.0
+    amp: bool = False              # autocast: fp16 + GradScaler on CUDA, bf16 on the CPU, fp16 on MPS
+    amp_dtype: str | None = None   # force "float16" or "bfloat16"
+    patience: int = 10             # epochs without a better validation NDCG@10 before stopping
+    seed: int = 0
+    device: str = "auto"
+    eval_batch_size: int = 1024
+    max_minutes: float | None = None  # stop after the epoch that passes this wall-clock budget
+    progress: bool = True
+    verbose: bool = True           # print one line per epoch
+
+
+# ----------------------------------------------------------------------------- devices and precision
+def choose_device(name: str = "auto") -> torch.device:
+    """CUDA if available, else Apple's MPS, else the CPU; or the device named."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def autocast_dtype(device: torch.device, requested: str | None = None) -> torch.dtype:
+    """fp16 on CUDA and MPS (tensor cores, the GradScaler guards its small range); bf16 on the CPU,
+    where fp16 matmuls are slow and bf16's fp32-sized exponent needs no scaler."""
+    if requested:
+        return getattr(torch, requested)
+    return torch.bfloat16 if device.type == "cpu" else torch.float16
+
+
+def make_scaler(device: torch.device, dtype: torch.dtype, amp: bool) -> torch.amp.GradScaler:
+    """A GradScaler that is active only for fp16 autocast (bf16 and fp32 do not underflow like fp16)."""
+    enabled = amp and dtype == torch.float16
+    try:
+        return torch.amp.GradScaler(device.type, enabled=enabled)
+    except (RuntimeError, ValueError) as error:  # a backend without scaler support
+        warnings.warn(f"No GradScaler for {device.type} ({error}); training fp16 without loss scaling.")
+        return torch.amp.GradScaler("cpu", enabled=False)
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    """Peak memory: allocated tensors on CUDA, the process's maximum resident size elsewhere."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ----------------------------------------------------------------------------- data and loss
+def training_tensors(train: list[np.ndarray], max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) of shape (U, max_len): each sequence shifted by one, left-padded, most recent kept."""
+    usable = [s for s in train if len(s) >= 2]
+    if not usable:
+        raise ValueError("No training sequence has two items: there is nothing to predict.")
+    inputs = pad_histories([s[:-1] for s in usable], max_len)
+    targets = pad_histories([s[1:] for s in usable], max_len)
+    return inputs, targets
+
+
+def sequence_loss(model: SASRec, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy over all items at every non-padding position, and the number of positions.
+
+    Logits are computed only where the target is a real item: with left
+    padding that is about half the positions of ML-1M, and the (positions x
+    items) logits are the largest tensor in training.
+    """
+    hidden = model(inputs)                              # (B, L, D)
+    real = targets != 0                                 # (B, L)
+    logits = model.logits(hidden[real])                 # (M, N + 1), M real positions
+    loss = F.cross_entropy(logits.float(), targets[real], reduction="sum")
+    return loss, int(real.sum())
+
+
+def accumulate_gradients(model: SASRec, micro_batches: list[tuple[torch.Tensor, torch.Tensor]],
+                         scaler: torch.amp.GradScaler, amp_dtype: torch.dtype | None = None) -> tuple[float, int]:
+    """Backpropagate a group of micro-batches as if they were one large batch.
+
+    Each micro-batch's *summed* loss is divided by the number of target
+    positions in the whole group, so the accumulated gradient equals the
+    gradient of the group's mean loss (micro-batches hold different numbers of
+    real positions, so dividing each by its own count, or by K, would not).
+    Returns the summed loss and the number of positions, for logging.
+    """
+    group_positions = sum(int((y != 0).sum()) for _, y in micro_batches)
+    total = 0.0
+    for x, y in micro_batches:
+        with torch.autocast(x.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
+            loss_sum, _ = sequence_loss(model, x, y)
+        scaler.scale(loss_sum / group_positions).backward()
+        total += float(loss_sum.detach())
+    return total, group_positions
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def save_checkpoint(path: str | os.PathLike, model: SASRec, data: SequenceData, **extra) -> Path:
+    """Save the model, its config, the item-id mapping and ``extra`` (metrics, history...) atomically.
+
+    The file is written beside its destination and renamed over it only when
+    complete, so a crash never leaves a half-written checkpoint in its place.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "recnb_version": __version__,
+        "config": model.config.to_dict(),
+        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "dataset": {"name": data.name, "n_items": data.n_items, "n_users": data.n_users,
+                    "item_ids": torch.as_tensor(data.item_ids)},
+        **extra,
+    }
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(payload, temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, data: SequenceData | None = None,
+                    device: str | torch.device = "cpu") -> tuple[SASRec, dict]:
+    """Load a checkpoint; with ``data``, check that it was trained on the same items."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No checkpoint at {path}.")
+    payload = torch.load(path, map_location=device, weights_only=True)
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a recnb SASRec checkpoint (format {payload.get('format')!r}).")
+    if data is not None:
+        saved = payload["dataset"]
+        same = saved["n_items"] == data.n_items and np.array_equal(saved["item_ids"].numpy(), data.item_ids)
+        if not same:
+            raise ValueError(
+                f"{path} was trained on {saved['name']!r} with {saved['n_items']:,} items, but the data given "
+                f"is {data.name!r} with {data.n_items:,} items (or other item ids). Load the data set and "
+                "filter settings it was trained with, or train a new model."
+            )
+    config = SASRecConfig(**payload["config"])
+    state = payload["model_state"]
+    model = SASRec(config, state.get("item_genre"), state.get("item_year_bucket"))
+    model.load_state_dict(state)
+    return model.to(device).eval(), payload
+
+
+# ----------------------------------------------------------------------------- the loop
+@dataclass
+class TrainResult:
+    model: SASRec
+    history: pd.DataFrame
+    best_epoch: int
+    best_valid: dict
+    checkpoint: Path | None
+    peak_memory_mib: float
+
+
+def build_model(data: SequenceData, config: SASRecConfig) -> SASRec:
+    return SASRec(config, data.item_genre, data.item_year_bucket)
+
+
+def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASRecConfig,
+                 train_config: TrainConfig = TrainConfig(), checkpoint: str | os.PathLike | None = None,
+                 resume: str | os.PathLike | None = None) -> TrainResult:
+    """Train SASRec on ``split.train``, validate each epoch, keep the best model.
+
+    Parameters
+    ----------
+    checkpoint : path, optional
+        Where the best model (by validation NDCG@10) is saved, with its config,
+        item-id mapping, metrics, history and the optimizer state for resuming.
+    resume : path, optional
+        A checkpoint to continue from: weights, optimizer, epoch count and history.
+    """
+    tc = train_config
+    device = choose_device(tc.device)
+    torch.manual_seed(tc.seed)
+    model = build_model(data, model_config).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    dtype = autocast_dtype(device, tc.amp_dtype)
+    scaler = make_scaler(device, dtype, tc.amp)
+    history: list[dict] = []
+    start_epoch, best_ndcg, best_epoch, best_valid = 1, -1.0, 0, {}
+    if resume is not None:
+        saved_model, payload = load_checkpoint(resume, data, device)
+        model.load_state_dict(saved_model.state_dict())
+        optimizer.load_state_dict(payload["optimizer_state"])
+        if payload.get("scaler_state"):
+            scaler.load_state_dict(payload["scaler_state"])
+        history = list(payload["history"])
+        start_epoch = payload["epoch"] + 1
+        best_epoch, best_valid = payload["best_epoch"], payload["metrics"]["valid"]
+        best_ndcg = best_valid["NDCG@10"]
+        torch.set_rng_state(payload["rng_state"])
+
+    inputs, targets = training_tensors(split.train, model_config.max_len)
+    n_rows = len(inputs)
+    started, bad_epochs = time.perf_counter(), 0
+    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    for epoch in range(start_epoch, tc.epochs + 1):
+        epoch_start = time.perf_counter()
+        model.train()
+        order = torch.from_numpy(np.random.default_rng([tc.seed, epoch]).permutation(n_rows))
+        batches = [order[i:i + tc.batch_size] for i in range(0, n_rows, tc.batch_size)]
+        total_loss, total_positions, skipped = 0.0, 0, 0
+        bar = tqdm(range(0, len(batches), tc.accumulation), desc=f"epoch {epoch}", disable=not tc.progress,
+                   leave=False, unit="step")
+        for first in bar:
+            group = batches[first:first + tc.accumulation]  # the last group of an epoch may be shorter
+            loss_sum, positions = accumulate_gradients(
+                model, [(inputs[rows].to(device), targets[rows].to(device)) for rows in group],
+                scaler, dtype if tc.amp else None)
+            total_loss += loss_sum
+            total_positions += positions
+            skipped += optimizer_step(model, optimizer, scaler, tc.clip_norm)
+            if tc.progress:
+                bar.set_postfix(loss=f"{total_loss / max(total_positions, 1):.3f}")
+        valid = evaluate_split(model, split, "valid", batch_size=tc.eval_batch_size, device=device).metrics
+        seconds = time.perf_counter() - epoch_start
+        record = {"epoch": epoch, "loss": total_loss / max(total_positions, 1), "valid_HR@10": valid["HR@10"],
+                  "valid_NDCG@10": valid["NDCG@10"], "valid_MRR": valid["MRR"], "seconds": seconds,
+                  "skipped_steps": skipped}
+        history.append(record)
+        if tc.verbose:
+            print(f"Epoch {epoch} | Loss: {record['loss']:.4f} | Valid NDCG@10: {valid['NDCG@10']:.4f} | "
+                  f"Time: {seconds:.1f}s", flush=True)
+        if valid["NDCG@10"] > best_ndcg:
+            best_ndcg, best_epoch, best_valid, bad_epochs = valid["NDCG@10"], epoch, valid, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if checkpoint is not None:
+                save_checkpoint(
+                    checkpoint, model, data, metrics={"valid": best_valid}, epoch=epoch, best_epoch=epoch,
+                    history=history, train_config=asdict(tc), optimizer_state=optimizer.state_dict(),
+                    scaler_state=scaler.state_dict(), rng_state=torch.get_rng_state())
+        else:
+            bad_epochs += 1
+        if not math.isfinite(record["loss"]):
+            warnings.warn(f"Epoch {epoch}: the loss is not finite; stopping. Lower the learning rate.")
+            break
+        if bad_epochs >= tc.patience:
+            break
+        if tc.max_minutes is not None and time.perf_counter() - started > 60 * tc.max_minutes:
+            break
+    model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(model, pd.DataFrame(history), best_epoch, best_valid,
+                       Path(checkpoint) if checkpoint is not None else None, peak_memory_mib(device))
+
+
+def optimizer_step(model, optimizer, scaler, clip_norm) -> int:
+    """Unscale, clip, step and zero the gradients; return 1 if the step was skipped.
+
+    With fp16 the GradScaler skips a step whose gradients hold inf or NaN and
+    lowers its scale. Without a scaler, a non-finite gradient is skipped here,
+    so one bad batch never writes NaN into the weights.
+    """
+    scaler.unscale_(optimizer)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip_norm if clip_norm else float("inf"))
+    skipped = 0
+    if scaler.is_enabled():
+        scale = scaler.get_scale()
+        scaler.step(optimizer)
+        scaler.update()
+        skipped = int(scaler.get_scale() < scale)
+    elif torch.isfinite(norm):
+        optimizer.step()
+    else:
+        skipped = 1
+    optimizer.zero_grad(set_to_none=True)
+    return skipped

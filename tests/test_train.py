@@ -1,0 +1,163 @@
+"""Training: overfitting a tiny set, gradient accumulation, mixed precision, checkpoints and resume."""
+
+import numpy as np
+import pytest
+import torch
+
+from recnb.data import build_sequences
+from recnb.evaluate import evaluate_split
+from recnb.model import SASRec, config_from_preset
+from recnb.readers import MovieLens, _interactions, _items
+from recnb.split import leave_one_out
+from recnb.train import (TrainConfig, accumulate_gradients, load_checkpoint, make_scaler, optimizer_step,
+                         save_checkpoint, sequence_loss, train_sasrec, training_tensors)
+
+
+def tiny_data(n_users=24, n_items=12, seed=0):
+    """Every user walks a fixed cycle of items from a random start: fully predictable."""
+    rng = np.random.default_rng(seed)
+    users, items = [], []
+    for user in range(1, n_users + 1):
+        start = int(rng.integers(n_items))
+        for step in range(8):
+            users.append(user)
+            items.append(10 + (start + step) % n_items)
+    ids = list(range(10, 10 + n_items))
+    raw = MovieLens("tiny", _interactions(users, items, timestamp=list(range(len(users)))),
+                    _items(ids, [f"Film {i} (1990)" for i in ids], [1990] * n_items, [("Drama",)] * n_items),
+                    source=None)
+    return build_sequences(raw, 1, 1)
+
+
+def quick_config(data, **overrides):
+    return config_from_preset("quick", data.n_items, len(data.genre_names), len(data.year_bucket_labels),
+                              **{"max_len": 10, **overrides})
+
+
+def test_overfits_a_tiny_dataset_to_a_perfect_hit_rate():
+    data = tiny_data()
+    split = leave_one_out(data.sequences)
+    result = train_sasrec(data, split, quick_config(data, dropout=0.0),
+                          TrainConfig(epochs=60, batch_size=8, lr=1e-2, patience=60, progress=False, verbose=False))
+    assert evaluate_split(result.model, split, "test")["HR@10"] == 1.0
+    assert result.history["loss"].iloc[-1] < result.history["loss"].iloc[0] / 3
+
+
+def test_accumulation_gives_the_large_batch_gradient():
+    data = tiny_data()
+    inputs, targets = training_tensors(leave_one_out(data.sequences).train, 10)
+    targets[:4, :3] = 0  # micro-batches with different numbers of real positions
+    model = SASRec(quick_config(data, dropout=0.0), data.item_genre, data.item_year_bucket)
+    scaler = make_scaler(torch.device("cpu"), torch.float32, amp=False)
+
+    def grads(micro_batches):
+        model.zero_grad()
+        accumulate_gradients(model, micro_batches, scaler)
+        return [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    large = grads([(inputs[:12], targets[:12])])
+    accumulated = grads([(inputs[:4], targets[:4]), (inputs[4:8], targets[4:8]), (inputs[8:12], targets[8:12])])
+    uneven = grads([(inputs[:7], targets[:7]), (inputs[7:12], targets[7:12])])  # a short last micro-batch
+    for a, b, c in zip(large, accumulated, uneven):
+        assert torch.allclose(a, b, atol=1e-6) and torch.allclose(a, c, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_mixed_precision_steps_reduce_the_loss(dtype):
+    data = tiny_data()
+    inputs, targets = training_tensors(leave_one_out(data.sequences).train, 10)
+    torch.manual_seed(0)
+    model = SASRec(quick_config(data, dropout=0.0), data.item_genre, data.item_year_bucket)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    scaler = make_scaler(torch.device("cpu"), dtype, amp=True)
+    assert scaler.is_enabled() == (dtype == torch.float16)  # bf16 needs no loss scaling
+    losses = []
+    for _ in range(5):
+        loss, positions = accumulate_gradients(model, [(inputs, targets)], scaler, dtype)
+        optimizer_step(model, optimizer, scaler, 1.0)
+        losses.append(loss / positions)
+    assert losses[-1] < losses[0]
+
+
+def test_nan_gradients_are_skipped_not_applied():
+    data = tiny_data()
+    model = SASRec(quick_config(data), data.item_genre, data.item_year_bucket)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    inputs, targets = training_tensors(leave_one_out(data.sequences).train, 10)
+    for scaler in (make_scaler(torch.device("cpu"), torch.float16, amp=True),
+                   make_scaler(torch.device("cpu"), torch.float32, amp=False)):
+        loss, _ = sequence_loss(model, inputs, targets)
+        scaler.scale(loss * float("nan")).backward()  # a NaN loss gives NaN gradients
+        assert optimizer_step(model, optimizer, scaler, 1.0) == 1  # skipped
+        assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    # and training carries on: a real step afterwards changes the weights
+    scaler = make_scaler(torch.device("cpu"), torch.float32, amp=False)
+    accumulate_gradients(model, [(inputs, targets)], scaler)
+    assert optimizer_step(model, optimizer, scaler, 1.0) == 0
+    assert not torch.equal(model.item_embedding.weight, before["item_embedding.weight"])
+
+
+def test_fp16_nan_loss_mid_training_is_skipped_and_training_continues(monkeypatch):
+    data = tiny_data()
+    split = leave_one_out(data.sequences)
+    import recnb.train as train_module
+
+    calls = {"n": 0}
+    real_loss = train_module.sequence_loss
+
+    def sometimes_nan(model, x, y):
+        calls["n"] += 1
+        loss, n = real_loss(model, x, y)
+        return (loss * float("nan"), n) if calls["n"] == 2 else (loss, n)
+
+    monkeypatch.setattr(train_module, "sequence_loss", sometimes_nan)
+    result = train_sasrec(data, split, quick_config(data), TrainConfig(
+        epochs=2, batch_size=8, amp=True, amp_dtype="float16", progress=False, verbose=False, patience=5))
+    assert result.history["skipped_steps"].sum() >= 1
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())
+
+
+def test_checkpoint_round_trip_resume_and_mismatch(tmp_path):
+    data = tiny_data()
+    split = leave_one_out(data.sequences)
+    config = TrainConfig(epochs=2, batch_size=8, progress=False, verbose=False, patience=10)
+    path = tmp_path / "run" / "best.pt"
+    first = train_sasrec(data, split, quick_config(data), config, checkpoint=path)
+    model, payload = load_checkpoint(path, data)
+    assert payload["epoch"] == first.best_epoch
+    assert payload["dataset"]["item_ids"].tolist() == data.item_ids.tolist()
+    histories = torch.tensor([[0, 1, 2, 3]])
+    with torch.no_grad():
+        assert torch.allclose(model.score(histories), first.model.score(histories)) or first.best_epoch != 2
+    resumed = train_sasrec(data, split, quick_config(data), TrainConfig(**{**config.__dict__, "epochs": 4}),
+                           checkpoint=path, resume=path)
+    assert resumed.history["epoch"].tolist()[: payload["epoch"]] == list(range(1, payload["epoch"] + 1))
+    assert resumed.history["epoch"].iloc[-1] == 4
+    assert not list(tmp_path.glob("run/.*.tmp"))  # atomic save leaves no temporary file
+
+    other = tiny_data(n_items=9)
+    with pytest.raises(ValueError, match="trained on 'tiny' with 12 items"):
+        load_checkpoint(path, other)
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_repeatable_with_one_seed():
+    data = tiny_data()
+    split = leave_one_out(data.sequences)
+    config = TrainConfig(epochs=2, batch_size=8, progress=False, verbose=False, seed=3)
+    a = train_sasrec(data, split, quick_config(data), config)
+    b = train_sasrec(data, split, quick_config(data), config)
+    assert a.history["loss"].tolist() == b.history["loss"].tolist()
+
+
+def test_sequence_loss_ignores_padding():
+    data = tiny_data()
+    model = SASRec(quick_config(data, dropout=0.0), data.item_genre, data.item_year_bucket).eval()
+    x = torch.tensor([[1, 2, 3, 4]])
+    y = torch.tensor([[2, 3, 4, 5]])
+    loss, n = sequence_loss(model, x, y)
+    padded_loss, padded_n = sequence_loss(model, torch.tensor([[0, 0, 1, 2, 3, 4]]),
+                                          torch.tensor([[0, 0, 2, 3, 4, 5]]))
+    assert n == padded_n == 4 and torch.allclose(loss, padded_loss, atol=1e-5)
