@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -68,9 +69,17 @@ def _fit_baseline(args: argparse.Namespace, data, split):
     return make_baseline(args.model, data, **options).fit(split.train)
 
 
+def _load_sasrec(args: argparse.Namespace, data, split):
+    from .train import load_checkpoint
+
+    if not args.checkpoint:
+        raise ValueError("--model sasrec needs --checkpoint PATH (for example checkpoints/sasrec_compact_ml1m.pt).")
+    model, _ = load_checkpoint(args.checkpoint, data)  # refuses a checkpoint trained on other items
+    return model
+
+
 #: ``evaluate --model`` choices: name -> function(args, data, split) returning a model ready to score.
-#: A trained model joins with one entry, e.g. ``"sasrec": _load_sasrec`` (reading ``--checkpoint``).
-EVALUATE_MODELS = {name: _fit_baseline for name in BASELINES}
+EVALUATE_MODELS = {**{name: _fit_baseline for name in BASELINES}, "sasrec": _load_sasrec}
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -79,6 +88,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_split
     from .split import leave_one_out
 
+    if args.checkpoint and args.model != "sasrec":
+        raise ValueError(f"--checkpoint applies only to --model sasrec, not {args.model}.")
     if args.alpha is not None and args.model != "hybrid":
         raise ValueError(f"--alpha applies only to --model hybrid, not {args.model}.")
     start = time.perf_counter()
@@ -109,7 +120,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train SASRec, print one line per epoch, save the best checkpoint, report test metrics."""
-    import time
     from dataclasses import asdict
 
     from .config import seed_everything
@@ -139,6 +149,9 @@ def run_train(args: argparse.Namespace) -> int:
         max_minutes=args.max_minutes, progress=not args.no_progress)
     print(f"{data}; preset {args.preset}: {model_config}")
     started = time.perf_counter()
+    if Path(args.checkpoint).exists() and not args.overwrite and args.resume != args.checkpoint:
+        raise ValueError(f"{args.checkpoint} already exists. Pass --resume {args.checkpoint} to continue it, "
+                         "--overwrite to replace it, or another --checkpoint path.")
     result = train_sasrec(data, split, model_config, train_config, checkpoint=args.checkpoint, resume=args.resume)
     minutes = (time.perf_counter() - started) / 60
     test = evaluate_split(result.model, split, "test", batch_size=1024).metrics
@@ -173,13 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.set_defaults(run=run_stats)
 
-    evaluate = commands.add_parser("evaluate", help="fit a baseline and rank every user's held-out item")
+    evaluate = commands.add_parser("evaluate", help="fit a baseline or load SASRec, rank every user's held-out item")
     evaluate.add_argument("--model", required=True, choices=list(EVALUATE_MODELS), help="which model to evaluate")
     add_data_arguments(evaluate)
     evaluate.add_argument("--split", default="test", choices=["valid", "test"],
                           help="validation or test targets (default: test)")
     evaluate.add_argument("--alpha", type=float, default=None,
                           help="hybrid only: weight of the Markov chain in [0, 1] (default 0.5)")
+    evaluate.add_argument("--checkpoint", default=None, help="sasrec only: the trained checkpoint to load")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(run=run_evaluate)
 
@@ -198,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     train.add_argument("--checkpoint", default="checkpoints/sasrec.pt")
     train.add_argument("--resume", default=None, help="continue from this checkpoint")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing --checkpoint file")
     for name in ("d-model", "layers", "heads", "max-len"):
         train.add_argument(f"--{name}", type=int, default=None, help="override the preset")
     train.add_argument("--dropout", type=float, default=None, help="override the preset")

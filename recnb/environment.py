@@ -20,7 +20,8 @@ import pandas as pd
 import torch
 
 from . import __version__
-from .config import resolve_data_dir
+from .config import DATA_DIR_ENV, resolve_data_dir
+from .train import autocast_dtype, choose_device
 
 #: Packages whose versions the report lists, in this order (``recnb`` and ``torch`` come first).
 REPORTED_PACKAGES = ("numpy", "pandas", "matplotlib", "seaborn", "ipywidgets", "jupyterlab")
@@ -38,13 +39,8 @@ def package_version(name: str) -> str:
 
 
 def training_device() -> torch.device:
-    """The device the training notebooks use: CUDA if present, else Apple MPS, else the CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    """The device training uses by default (:func:`recnb.train.choose_device`): CUDA, else Apple MPS, else CPU."""
+    return choose_device("auto")
 
 
 def describe_device(device: torch.device) -> str:
@@ -119,10 +115,10 @@ def environment_report(data_dir=None) -> pd.DataFrame:
     -------
     DataFrame
         Indexed by ``check`` (``"Python"``, ``"recnb"``, ``"torch"``, ..., ``"device"``,
-        ``"device name"``, ``"fp16 autocast"``, ``"bf16 autocast"``, ``"data folder"``,
-        ``"ML-1M present"``) with a ``value`` column and a ``note`` column.
-        ``value`` of ``"device"`` is ``"cuda"``, ``"mps"`` or ``"cpu"``; the
-        autocast and ML-1M rows hold booleans.
+        ``"device name"``, ``"fp16 autocast"``, ``"bf16 autocast"``, ``"training autocast dtype"``,
+        ``"data folder"``, ``"ML-1M present"``) with a ``value`` column and a ``note`` column.
+        ``value`` of ``"device"`` is ``"cuda"``, ``"mps"`` or ``"cpu"``; the fp16/bf16
+        autocast rows and the ML-1M row hold booleans.
     """
     import matplotlib
     import numpy
@@ -141,10 +137,17 @@ def environment_report(data_dir=None) -> pd.DataFrame:
     rows.append(("device", device.type, "what the training notebooks will use"))
     rows.append(("device name", describe_device(device), ""))
     rows += [(check, ok, note) for check, (ok, note) in mixed_precision_support(device).items()]
+    rows.append(("training autocast dtype", str(autocast_dtype(device)).replace("torch.", ""),
+                 "what recnb.train uses with mixed precision on this device"))
 
     present, where = ml1m_status(data_dir)
-    source = "from RECNB_DATA_DIR" if os.environ.get("RECNB_DATA_DIR") and data_dir is None else ""
-    rows.append(("data folder", str(resolve_data_dir(data_dir)), source or "the default; set RECNB_DATA_DIR to move it"))
+    if data_dir is not None:
+        source = "given as data_dir"
+    elif os.environ.get(DATA_DIR_ENV):
+        source = f"from {DATA_DIR_ENV}"
+    else:
+        source = f"the default; set {DATA_DIR_ENV} to move it"
+    rows.append(("data folder", str(resolve_data_dir(data_dir)), source))
     rows.append(("ML-1M present", present, where))
     return pd.DataFrame(rows, columns=["check", "value", "note"]).set_index("check")
 

@@ -43,6 +43,7 @@ def test_mixed_precision_rows_are_tested_booleans(report):
     assert isinstance(report.loc["fp16 autocast", "value"], bool)
     assert isinstance(report.loc["bf16 autocast", "value"], bool)
     if report.loc["device", "value"] == "cpu":
+        assert report.loc["training autocast dtype", "value"] == "bfloat16"
         # torch runs bfloat16 autocast on any x86/ARM CPU, so the tried matmul must work here
         assert report.loc["bf16 autocast", "value"] is True
         assert environment.autocast_works("cpu", torch.bfloat16)
