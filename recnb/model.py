@@ -38,6 +38,7 @@ class SASRecConfig:
     tied_head: bool = True      # score with the item embedding (True) or a separate Linear(D -> N + 1)
     use_genre: bool = True
     use_year: bool = True
+    causal: bool = True         # False drops the causal mask: only for demonstrating leakage (notebook 06)
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
@@ -70,17 +71,20 @@ def config_from_preset(preset: str, n_items: int, n_genres: int = 0, n_year_buck
                         **{**PRESETS[preset], **overrides})
 
 
-def attention_mask(histories: torch.Tensor) -> torch.Tensor:
+def attention_mask(histories: torch.Tensor, causal: bool = True) -> torch.Tensor:
     """(B, 1, L, L) boolean mask, True where query position i may attend to key position j.
 
     Causal (j <= i) and key-padding (item j is not 0), plus the diagonal so no
-    row is empty (see the module docstring).
+    row is empty (see the module docstring). ``causal=False`` keeps only the
+    padding part: every position then sees the future, including its own target.
     """
     length = histories.shape[1]
-    causal = torch.ones(length, length, dtype=torch.bool, device=histories.device).tril()  # (L, L)
+    visible = torch.ones(length, length, dtype=torch.bool, device=histories.device)       # (L, L)
+    if causal:
+        visible = visible.tril()                                                           # no look-ahead
     real_key = (histories != 0)[:, None, None, :]                                          # (B, 1, 1, L)
     itself = torch.eye(length, dtype=torch.bool, device=histories.device)
-    return (causal & real_key) | itself                                                    # (B, 1, L, L)
+    return (visible & real_key) | itself                                                   # (B, 1, L, L)
 
 
 class SelfAttention(nn.Module):
@@ -195,7 +199,7 @@ class SASRec(nn.Module):
     def forward(self, histories: torch.Tensor, return_attention: bool = False):
         """Hidden states (B, L, D) for a left-padded batch; with ``return_attention``, also a list
         of (B, H, L, L) attention weights, one per layer."""
-        mask = attention_mask(histories)
+        mask = attention_mask(histories, self.config.causal)
         x = self.embed(histories)
         attention = []
         for block in self.blocks:
