@@ -11,13 +11,14 @@ without drawing and reused in later notebooks.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .baselines import MarkovChain
+from .baselines import AR2, MarkovChain
 from .evaluate import EvaluationResult, candidate_mask, full_ranks
 from .metrics import metrics_from_ranks
 from .split import LeaveOneOutSplit, evaluation_inputs, pad_histories
@@ -149,11 +150,48 @@ def _cutoffs(metric: str) -> tuple[int, ...]:
     raise ValueError(f"Unknown metric {metric!r}: use HR@K, NDCG@K, MRR@K or MRR.")
 
 
+def top_items(model, history, k: int = 10, exclude_seen: bool = True) -> np.ndarray:
+    """The ``k`` item ids ``model`` ranks highest for one history, best first (what a user would be shown).
+
+    Seen items are left out, as the evaluator leaves them out (``exclude_seen``);
+    equal scores are ordered by item id.
+    """
+    history = np.asarray(history, dtype=np.int64)
+    score = model.score if hasattr(model, "score") else model
+    with torch.no_grad():
+        scores = score(pad_histories([history]))[0].double().clone()
+    scores[0] = -np.inf  # padding
+    if exclude_seen:
+        scores[torch.from_numpy(history)] = -np.inf
+    order = torch.sort(-scores, stable=True).indices  # stable: ties in id order
+    return order[:k].numpy()
+
+
+def pair_support(model: AR2, histories: list[np.ndarray]) -> np.ndarray:
+    """How often each history's last two items were seen as a pair in training; 0 where never (AR(2) backs off).
+
+    A pair seen once gives AR(2) a next-item estimate from a single example.
+    """
+    model._check_fitted()
+    keys = np.array([h[-2] * (model.n_items + 1) + h[-1] if len(h) >= 2 else -1 for h in histories],
+                    dtype=np.int64)
+    pair_keys, totals = model.pair_keys.numpy(), model.pair_totals.numpy()
+    if not len(pair_keys):
+        return np.zeros(len(histories), dtype=np.int64)
+    rows = np.minimum(np.searchsorted(pair_keys, keys), len(pair_keys) - 1)
+    return np.where(pair_keys[rows] == keys, totals[rows], 0).astype(np.int64)
+
+
 # ----------------------------------------------------------------------------- items and genres
 def items_matching(items: pd.DataFrame, pattern: str) -> pd.DataFrame:
-    """Rows of an items table (``data.items``) whose title matches a regular expression, ignoring case."""
-    hits = items[items["title"].str.contains(pattern, case=False, regex=True, na=False)]
-    return hits[hits.index != 0][["title"]]
+    """Title (and year) of the items whose title matches a regular expression, ignoring case, by item id.
+
+    ``items`` is ``data.items``; the padding row is never returned.
+    """
+    with warnings.catch_warnings():  # pandas warns about groups in a pattern; we only need the match
+        warnings.filterwarnings("ignore", message="This pattern is interpreted as a regular expression")
+        hits = items[items["title"].str.contains(pattern, case=False, regex=True, na=False)]
+    return hits[hits.index != 0][[c for c in ("title", "year") if c in hits]]
 
 
 def genre_counts(item_genre: torch.Tensor, histories: list[np.ndarray]) -> np.ndarray:

@@ -255,14 +255,15 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
             loss_sum, positions = accumulate_gradients(
                 model, [(inputs[rows].to(device), targets[rows].to(device)) for rows in group],
                 scaler, dtype if tc.amp else None)
-            total_loss += loss_sum
-            total_positions += positions
+            if math.isfinite(loss_sum):  # a NaN/inf batch is skipped by the optimizer step below
+                total_loss += loss_sum
+                total_positions += positions
             skipped += optimizer_step(model, optimizer, scaler, tc.clip_norm)
             if tc.progress:
                 bar.set_postfix(loss=f"{total_loss / max(total_positions, 1):.3f}")
         valid = evaluate_split(model, split, "valid", batch_size=tc.eval_batch_size, device=device).metrics
         seconds = time.perf_counter() - epoch_start
-        record = {"epoch": epoch, "loss": total_loss / max(total_positions, 1), "valid_HR@10": valid["HR@10"],
+        record = {"epoch": epoch, "loss": total_loss / total_positions if total_positions else float("nan"), "valid_HR@10": valid["HR@10"],
                   "valid_NDCG@10": valid["NDCG@10"], "valid_MRR": valid["MRR"], "seconds": seconds,
                   "skipped_steps": skipped}
         history.append(record)
@@ -279,8 +280,9 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
                     scaler_state=scaler.state_dict(), rng_state=torch.get_rng_state())
         else:
             bad_epochs += 1
-        if not math.isfinite(record["loss"]):
-            warnings.warn(f"Epoch {epoch}: the loss is not finite; stopping. Lower the learning rate.")
+        if total_positions == 0:
+            warnings.warn(f"Epoch {epoch}: every step had a non-finite loss and was skipped; stopping. "
+                          "Lower the learning rate or train in fp32.")
             break
         if bad_epochs >= tc.patience:
             break

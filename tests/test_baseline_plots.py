@@ -1,0 +1,140 @@
+"""Each figure in recnb.baseline_plots draws what its name says, checked on small data built here."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from recnb import baseline_plots as bp  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_shorten_keeps_short_titles_and_the_year_of_long_ones():
+    assert bp.shorten("Alien (1979)", 30) == "Alien (1979)"
+    short = bp.shorten("Star Wars: Episode IV - A New Hope (1977)", 30)
+    assert short == "Star Wars: Episode IV… (1977)" and len(short) <= 30
+    assert bp.shorten("no year in this rather long title", 10) == "no year i…"
+
+
+def test_metric_discounts_draw_the_three_credit_curves():
+    ax = bp.plot_metric_discounts(k=5, max_rank=12)
+    hr, ndcg, mrr = ax.get_lines()[:3]
+    np.testing.assert_array_equal(hr.get_xdata(), np.arange(1, 13))
+    np.testing.assert_array_equal(hr.get_ydata(), [1] * 5 + [0] * 7)
+    np.testing.assert_allclose(ndcg.get_ydata()[:5], 1 / np.log2(np.arange(2, 7)))
+    assert (ndcg.get_ydata()[5:] == 0).all()
+    np.testing.assert_allclose(mrr.get_ydata(), 1 / np.arange(1, 13))
+    assert ax.get_lines()[3].get_xdata()[0] == 5.5  # the cut-off line
+    assert [t.get_text() for t in ax.get_legend().get_texts()][0] == "HR@5: 1 if rank ≤ 5"
+
+
+def test_rank_distribution_counts_every_user_and_reports_the_hit_rate():
+    ranks = np.array([1, 1, 2, 9, 10, 11, 40, 300, 900, 1000])
+    ax = bp.plot_rank_distribution(ranks, k=10, n_candidates=1000, label="toy")
+    assert sum(p.get_height() for p in ax.patches) == len(ranks)
+    assert ax.get_xscale() == "log"
+    assert "HR@10 = 50.0%" in ax.texts[0].get_text()
+    green = [p for p in ax.patches if p.get_x() + p.get_width() <= 10.5 and p.get_height() > 0]
+    assert sum(p.get_height() for p in green) == 5  # the top-10 users are the highlighted ones
+    assert ax.get_title().startswith("toy: ") and "median 10" in ax.get_title()
+
+
+def test_hit_rate_curve_is_the_share_of_ranks_at_or_below_each_cutoff():
+    ax = bp.plot_hit_rate_curve({"a": np.array([1, 3, 3, 8]), "b": np.array([2, 2])}, k=3)
+    first, second = ax.get_lines()[:2]
+    np.testing.assert_array_equal(first.get_xdata(), np.arange(1, 9))
+    np.testing.assert_allclose(first.get_ydata(), [0.25, 0.25, 0.75, 0.75, 0.75, 0.75, 0.75, 1.0])
+    np.testing.assert_allclose(second.get_ydata(), [0.0, 1.0])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a: HR@3 = 75.0%", "b: HR@3 = 100.0%"]
+
+
+def test_already_seen_draws_one_bar_per_title_with_its_share():
+    titles = ["American Beauty (1999)", "Star Wars: Episode V - The Empire Strikes Back (1980)"]
+    ax = bp.plot_already_seen(titles, [0.56, 0.49], max_title=30)
+    assert [round(p.get_width(), 2) for p in ax.patches] == [0.56, 0.49]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[0] == "American Beauty (1999)" and labels[1].endswith("… (1980)") and len(labels[1]) <= 30
+    assert [t.get_text() for t in ax.texts] == [" 56%", " 49%"]
+
+
+def test_model_comparison_draws_one_labelled_bar_per_cell():
+    table = pd.DataFrame({"HR@10": [0.04, 0.19], "NDCG@10": [0.02, 0.11], "MRR": [0.02, np.nan]},
+                         index=["popularity", "markov"])
+    ax = bp.plot_model_comparison(table, title="test")
+    widths = [[bar.get_width() for bar in container] for container in ax.containers]
+    np.testing.assert_allclose(widths[0], [0.04, 0.19])
+    np.testing.assert_allclose(widths[1], [0.02, 0.11])
+    np.testing.assert_allclose(widths[2], [0.02])  # the missing MRR of markov draws no bar
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["popularity", "markov"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["HR@10", "NDCG@10", "MRR"]
+    assert "19.0%" in [t.get_text() for t in ax.texts]
+    assert ax.get_title() == "test"
+
+
+def test_genre_votes_count_each_genre_and_highlight_the_favourite():
+    data = SimpleNamespace(item_genre=torch.tensor([0, 1, 1, 2, 2, 0]), genre_names=["<none>", "Comedy", "Drama"])
+    history = [1, 3, 2, 4, 5]  # Comedy twice (last at #3), Drama twice (last at #4), item 5 has no genre
+    ax = bp.plot_genre_votes(data, history, favourite=2)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Drama", "Comedy"]  # tie: the more recent first
+    assert [p.get_width() for p in ax.patches] == [2, 2]
+    colors = [p.get_facecolor() for p in ax.patches]
+    assert colors[0] != colors[1]  # the favourite stands out
+    assert [t.get_text() for t in ax.texts] == [" 2  (last seen at #4)", " 2  (last seen at #3)"]
+    assert "favourite: Drama" in ax.get_title()
+
+
+def test_transition_heatmap_shows_the_matrix_with_short_labels_and_blank_zeros():
+    probabilities = np.array([[0.0, 0.5, 0.25], [0.1, 0.0, 0.0], [0.0, 0.3, 0.0]])
+    labels = ["Alien (1979)", "Aliens (1986)", "Alien: Resurrection, a title far too long (1997)"]
+    ax = bp.plot_transition_heatmap(probabilities, labels, max_label=24)
+    np.testing.assert_allclose(np.asarray(ax.collections[0].get_array()).reshape(3, 3), probabilities)
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["", "50%", "25%", "10%", "", "", "", "30%", ""]
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert ticks[:2] == labels[:2] and ticks[2].endswith("… (1997)") and len(ticks[2]) <= 24
+    assert ax.get_ylabel() == "last item watched" and ax.get_xlabel() == "next item"
+    with pytest.raises(ValueError, match="expected"):
+        bp.plot_transition_heatmap(probabilities, labels[:2])
+
+
+def test_alpha_sweep_draws_each_metric_the_choice_and_the_references():
+    sweep = pd.DataFrame({"HR@10": [0.04, 0.15, 0.19], "NDCG@10": [0.02, 0.09, 0.11]},
+                         index=pd.Index([0.0, 0.5, 1.0], name="alpha"))
+    ax = bp.plot_alpha_sweep(sweep, chosen=1.0, references={"Markov": 0.19, "popularity": 0.04})
+    hr, ndcg = ax.get_lines()[:2]
+    np.testing.assert_array_equal(hr.get_xdata(), [0.0, 0.5, 1.0])
+    np.testing.assert_array_equal(ndcg.get_ydata(), [0.02, 0.09, 0.11])
+    assert len(ax.get_lines()) == 2 + 2 + 1  # two metrics, two references, the chosen alpha
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["Markov: HR@10 19.0%", "popularity: HR@10 4.0%", "chosen alpha = 1\nHR@10 19.0%"]
+    assert ax.get_ylim()[1] > 0.19
+
+
+def test_state_space_draws_possible_and_observed_on_a_log_scale():
+    ax = bp.plot_state_space({"first": 100, "second": 10_000}, {"first": 90, "second": 5})
+    assert ax.get_xscale() == "log"
+    assert [p.get_width() for p in ax.patches] == [100, 10_000, 90, 5]
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == [" 100", " 90 (90.0%)", " 10,000", " 5 (0.0500%)"]
+
+
+def test_state_support_gives_the_share_of_states_seen_at_most_x_times():
+    ax = bp.plot_state_support({"chain": np.array([0, 1, 1, 2, 4])})  # 0: a row that is no state
+    (line,) = ax.get_lines()
+    np.testing.assert_array_equal(line.get_xdata(), [1, 2, 3, 4])
+    np.testing.assert_allclose(line.get_ydata(), [0.5, 0.75, 0.75, 1.0])
+    assert ax.get_legend().get_texts()[0].get_text() == "chain: 4 states, 50% seen once"
