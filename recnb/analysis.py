@@ -115,7 +115,8 @@ def tie_rank_bounds(scorer, histories: list[np.ndarray], targets, batch_size: in
     return torch.cat(pessimistic).numpy(), torch.cat(optimistic).numpy()
 
 
-def metrics_by_group(ranks: Mapping[str, np.ndarray], groups, metric: str = "HR@10") -> pd.DataFrame:
+def metrics_by_group(ranks: Mapping[str, np.ndarray], groups, metric: str = "HR@10",
+                     order: Sequence | None = None) -> pd.DataFrame:
     """One metric of several models, computed separately for each group of users.
 
     Parameters
@@ -123,14 +124,16 @@ def metrics_by_group(ranks: Mapping[str, np.ndarray], groups, metric: str = "HR@
     ranks : dict of model name -> ranks (one per user, the same users in the same order)
     groups : array of shape (U,)
         A label per user, e.g. ``"pair seen"`` / ``"backed off"``.
+    order : sequence of labels, optional
+        The rows to give, in this order (default: every label, in order of first appearance).
 
     Returns
     -------
-    DataFrame indexed by group (in order of first appearance), one column per
+    DataFrame indexed by group, one column per
     model, and a last column ``users`` with the size of each group.
     """
     groups = np.asarray(groups)
-    labels = list(dict.fromkeys(groups.tolist()))
+    labels = list(dict.fromkeys(groups.tolist())) if order is None else list(order)
     table = {}
     for name, model_ranks in ranks.items():
         model_ranks = np.asarray(model_ranks)

@@ -146,7 +146,8 @@ def run_train(args: argparse.Namespace) -> int:
     train_config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, accumulation=args.accumulation, lr=args.lr,
         weight_decay=args.weight_decay, amp=args.amp, patience=args.patience, seed=args.seed, device=args.device,
-        max_minutes=args.max_minutes, progress=not args.no_progress)
+        max_minutes=args.max_minutes, progress=not args.no_progress, schedule=args.schedule,
+        warmup_epochs=args.warmup_epochs, bucket_by_length=not args.no_bucketing)
     print(f"{data}; preset {args.preset}: {model_config}")
     started = time.perf_counter()
     if Path(args.checkpoint).exists() and not args.overwrite and args.resume != args.checkpoint:
@@ -173,7 +174,8 @@ def _resume_state(checkpoint) -> dict:
     import torch
 
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    return {key: saved[key] for key in ("optimizer_state", "scaler_state", "rng_state") if key in saved}
+    return {key: saved[key] for key in ("optimizer_state", "scaler_state", "scheduler_state", "rng_state")
+            if key in saved}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -207,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--weight-decay", type=float, default=0.0)
     train.add_argument("--amp", action="store_true", help="mixed precision (fp16+GradScaler on CUDA, bf16 on CPU)")
     train.add_argument("--patience", type=int, default=10)
+    train.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
+                       help="learning-rate schedule; cosine warms up, then decays to 0 at --epochs")
+    train.add_argument("--warmup-epochs", type=float, default=1.0)
+    train.add_argument("--no-bucketing", action="store_true", help="random batches instead of length buckets")
     train.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch past this budget")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")

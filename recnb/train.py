@@ -49,6 +49,9 @@ class TrainConfig:
     device: str = "auto"
     eval_batch_size: int = 1024
     max_minutes: float | None = None  # stop after the epoch that passes this wall-clock budget
+    schedule: str = "constant"     # "constant" or "cosine": warm-up, then cosine decay to 0 at the last epoch
+    warmup_epochs: float = 1.0     # linear warm-up of the learning rate (cosine schedule only)
+    bucket_by_length: bool = True  # batch users of similar length together and trim the shared padding
     progress: bool = True
     verbose: bool = True           # print one line per epoch
 
@@ -133,6 +136,37 @@ def accumulate_gradients(model: SASRec, micro_batches: list[tuple[torch.Tensor, 
         scaler.scale(loss_sum / group_positions).backward()
         total += float(loss_sum.detach())
     return total, group_positions
+
+
+def epoch_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
+                  bucket_by_length: bool = True) -> list[np.ndarray]:
+    """The rows of each batch of one epoch, in random order.
+
+    With ``bucket_by_length``, rows are sorted by length (plus a little noise,
+    so batches differ between epochs) before being cut into batches, and the
+    batches are then shuffled. Each batch can then drop the columns that are
+    padding in all its rows: the Transformer's cost falls with the length it
+    reads, while the loss, computed at real positions only, is unchanged.
+    """
+    n = len(lengths)
+    if bucket_by_length:
+        order = np.argsort(lengths + rng.uniform(0, 0.25 * max(int(lengths.max()), 1), n), kind="stable")
+    else:
+        order = rng.permutation(n)
+    batches = [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def learning_rate_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> float:
+    """Multiplier of the base learning rate at optimizer step ``step`` (0-based)."""
+    if schedule == "constant":
+        return 1.0
+    if schedule != "cosine":
+        raise ValueError(f"schedule must be 'constant' or 'cosine', not {schedule!r}.")
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -239,33 +273,41 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
         torch.set_rng_state(payload["rng_state"])
 
     inputs, targets = training_tensors(split.train, model_config.max_len)
-    n_rows = len(inputs)
+    lengths = (inputs != 0).sum(1).numpy()
+    steps_per_epoch = math.ceil(math.ceil(len(inputs) / tc.batch_size) / tc.accumulation)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: learning_rate_factor(
+        step, steps_per_epoch * tc.epochs, int(steps_per_epoch * tc.warmup_epochs), tc.schedule))
+    if resume is not None and payload.get("scheduler_state"):
+        scheduler.load_state_dict(payload["scheduler_state"])
+        for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
+            group["lr"] = lr
     started, bad_epochs = time.perf_counter(), 0
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     for epoch in range(start_epoch, tc.epochs + 1):
         epoch_start = time.perf_counter()
         model.train()
-        order = torch.from_numpy(np.random.default_rng([tc.seed, epoch]).permutation(n_rows))
-        batches = [order[i:i + tc.batch_size] for i in range(0, n_rows, tc.batch_size)]
+        rng = np.random.default_rng([tc.seed, epoch])  # per-epoch stream: a resumed run sees the same batches
+        batches = [torch.from_numpy(rows) for rows in epoch_batches(lengths, tc.batch_size, rng, tc.bucket_by_length)]
         total_loss, total_positions, skipped = 0.0, 0, 0
         bar = tqdm(range(0, len(batches), tc.accumulation), desc=f"epoch {epoch}", disable=not tc.progress,
                    leave=False, unit="step")
         for first in bar:
             group = batches[first:first + tc.accumulation]  # the last group of an epoch may be shorter
             loss_sum, positions = accumulate_gradients(
-                model, [(inputs[rows].to(device), targets[rows].to(device)) for rows in group],
+                model, [_trimmed(inputs[rows], targets[rows], device) for rows in group],
                 scaler, dtype if tc.amp else None)
             if math.isfinite(loss_sum):  # a NaN/inf batch is skipped by the optimizer step below
                 total_loss += loss_sum
                 total_positions += positions
             skipped += optimizer_step(model, optimizer, scaler, tc.clip_norm)
+            scheduler.step()
             if tc.progress:
                 bar.set_postfix(loss=f"{total_loss / max(total_positions, 1):.3f}")
         valid = evaluate_split(model, split, "valid", batch_size=tc.eval_batch_size, device=device).metrics
         seconds = time.perf_counter() - epoch_start
         record = {"epoch": epoch, "loss": total_loss / total_positions if total_positions else float("nan"), "valid_HR@10": valid["HR@10"],
                   "valid_NDCG@10": valid["NDCG@10"], "valid_MRR": valid["MRR"], "seconds": seconds,
-                  "skipped_steps": skipped}
+                  "skipped_steps": skipped, "lr": optimizer.param_groups[0]["lr"]}
         history.append(record)
         if tc.verbose:
             print(f"Epoch {epoch} | Loss: {record['loss']:.4f} | Valid NDCG@10: {valid['NDCG@10']:.4f} | "
@@ -277,7 +319,8 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
                 save_checkpoint(
                     checkpoint, model, data, metrics={"valid": best_valid}, epoch=epoch, best_epoch=epoch,
                     history=history, train_config=asdict(tc), optimizer_state=optimizer.state_dict(),
-                    scaler_state=scaler.state_dict(), rng_state=torch.get_rng_state())
+                    scaler_state=scaler.state_dict(), scheduler_state=scheduler.state_dict(),
+                    rng_state=torch.get_rng_state())
         else:
             bad_epochs += 1
         if total_positions == 0:
@@ -292,6 +335,12 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
     model.eval()
     return TrainResult(model, pd.DataFrame(history), best_epoch, best_valid,
                        Path(checkpoint) if checkpoint is not None else None, peak_memory_mib(device))
+
+
+def _trimmed(x: torch.Tensor, y: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop the leading columns that are padding in every row (positions count from the right)."""
+    width = max(int((x != 0).sum(1).max()), 1)
+    return x[:, -width:].to(device), y[:, -width:].to(device)
 
 
 def optimizer_step(model, optimizer, scaler, clip_norm) -> int:

@@ -68,6 +68,7 @@ def test_metrics_by_group_computes_each_group_separately():
     assert table.loc["x", "a"] == 1.0 and table.loc["y", "a"] == 0.0
     assert table.loc["x", "b"] == 0.0 and table.loc["y", "b"] == 1.0
     assert table["users"].tolist() == [2, 2]
+    assert list(analysis.metrics_by_group(ranks, ["x", "y", "x", "y"], order=["y", "x"]).index) == ["y", "x"]
     mrr = analysis.metrics_by_group(ranks, ["x", "y", "x", "y"], metric="MRR")
     assert mrr.loc["x", "a"] == pytest.approx((1 + 1 / 3) / 2)
     with pytest.raises(ValueError, match="3 ranks for 4"):

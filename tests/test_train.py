@@ -162,3 +162,43 @@ def test_sequence_loss_ignores_padding():
     padded_loss, padded_n = sequence_loss(model, torch.tensor([[0, 0, 1, 2, 3, 4]]),
                                           torch.tensor([[0, 0, 2, 3, 4, 5]]))
     assert n == padded_n == 4 and torch.allclose(loss, padded_loss, atol=1e-5)
+
+
+def test_length_buckets_cover_every_row_once_and_vary_by_epoch():
+    from recnb.train import epoch_batches
+
+    lengths = np.random.default_rng(0).integers(1, 200, size=1000)
+    a = epoch_batches(lengths, 64, np.random.default_rng([0, 1]))
+    b = epoch_batches(lengths, 64, np.random.default_rng([0, 2]))
+    assert sorted(np.concatenate(a).tolist()) == list(range(1000))
+    assert [len(x) for x in a].count(64) == 15
+    # rows in a batch have similar lengths: the spread is far below that of a random batch
+    spread = np.median([np.ptp(lengths[rows]) for rows in a])
+    assert spread < 0.5 * np.ptp(lengths)
+    assert not all(np.array_equal(x, y) for x, y in zip(a, b))
+    plain = epoch_batches(lengths, 64, np.random.default_rng(0), bucket_by_length=False)
+    assert sorted(np.concatenate(plain).tolist()) == list(range(1000))
+
+
+def test_cosine_schedule_warms_up_and_decays_to_zero():
+    from recnb.train import learning_rate_factor
+
+    factors = [learning_rate_factor(step, 100, 10, "cosine") for step in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert all(x >= y for x, y in zip(factors[9:], factors[10:]))
+    assert factors[-1] < 0.01 and learning_rate_factor(5, 100, 10, "constant") == 1.0
+    with pytest.raises(ValueError, match="schedule"):
+        learning_rate_factor(0, 10, 1, "linear")
+
+
+def test_cosine_run_resumes_on_the_same_schedule(tmp_path):
+    data = tiny_data()
+    split = leave_one_out(data.sequences)
+    config = TrainConfig(epochs=4, batch_size=8, progress=False, verbose=False, schedule="cosine", patience=10)
+    full = train_sasrec(data, split, quick_config(data), config)
+    path = tmp_path / "ck.pt"
+    train_sasrec(data, split, quick_config(data), TrainConfig(**{**config.__dict__, "epochs": 4, "max_minutes": 0}),
+                 checkpoint=path)
+    resumed = train_sasrec(data, split, quick_config(data), config, checkpoint=path, resume=path)
+    assert resumed.history["lr"].tolist() == pytest.approx(full.history["lr"].tolist())
+    assert full.history["lr"].iloc[-1] < 1e-9
