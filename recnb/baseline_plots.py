@@ -113,7 +113,7 @@ def plot_hit_rate_curve(ranks_by_label: Mapping[str, np.ndarray], k: int = 10, a
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set(xlabel="K (log scale)", ylabel="HR@K: users with rank ≤ K", ylim=(0, 1.02),
            title=f"Hit rate at every cut-off (dotted: K = {k})")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
     return ax
 
 
@@ -146,7 +146,7 @@ def plot_model_comparison(table: pd.DataFrame, ax=None, percent: bool = True, ti
     """
     columns = list(table.columns)
     long = table.rename_axis("row").reset_index().melt(id_vars="row", value_vars=columns, var_name="series")
-    ax = _axes(ax, (8, 0.5 * len(table) * max(len(columns), 2) / 2 + 1.5))
+    ax = _axes(ax, (8, max(3.0, 0.3 * len(table) * len(columns) + 1.6)))
     sns.barplot(long, y="row", x="value", hue="series", order=list(table.index), hue_order=columns, ax=ax,
                 palette=_PALETTE[:len(columns)], orient="h")
     for container in ax.containers:
@@ -154,7 +154,7 @@ def plot_model_comparison(table: pd.DataFrame, ax=None, percent: bool = True, ti
     top = np.nanmax(table.to_numpy(dtype=float))
     ax.set_xlim(0, top * 1.22)
     if percent:
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set(xlabel="", ylabel="", title=title or "")
     ax.legend(title=None, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return ax

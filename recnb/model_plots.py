@@ -84,7 +84,7 @@ def plot_embedding_components(model, history, labels: Sequence[str] | None = Non
     names = [f"{name}  [pos {first + row}]" for row, name in enumerate(names)]
     shown = {name: _numpy(values[:, :dims]) for name, values in parts.items()}
     limit = max(float(np.abs(v).max()) for v in shown.values()) or 1.0
-    width = 1.1 * len(shown) + 0.17 * dims * len(shown) + 2.6
+    width = 3.2 + len(shown) * (0.6 + 0.09 * min(dims, model.config.d_model)) + 1.0
     fig, axes = _figure(1, len(shown), figsize=(width, 0.32 * len(history) + 1.8), sharey=True)
     symbols = ["+"] * (len(shown) - 2) + ["="]
     for index, (ax, (name, values)) in enumerate(zip(axes, shown.items())):
@@ -213,13 +213,14 @@ def plot_parameter_counts(counts_by_preset: Mapping[str, Mapping[str, int]]):
         heights = [counts.get(name, 0) for name in parts]
         ax.barh(np.arange(len(parts)), heights, color=[_PALETTE[0] if h else _PALETTE[7] for h in heights])
         for y, (name, height) in enumerate(zip(parts, heights)):
-            text = f" {height:,} ({height / total:.0%})" if name in counts else " none"
+            share = height / total
+            text = (f" {height:,} ({share:.0%})" if share >= 0.01 else f" {height:,} (<1%)") if name in counts else " none"
             ax.text(height, y, text, va="center", fontsize=9)
         ax.set_xlim(0, 1.45 * max(heights))
         ax.set_yticks(np.arange(len(parts)), parts)
-        ax.invert_yaxis()
         ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1e6:g}M" if x >= 1e6 else f"{x / 1e3:g}k" if x else "0")
         ax.set(xlabel="parameters", title=f"{preset}: {total:,} parameters")
+    axes[0, 0].invert_yaxis()  # the first part at the top (the panels share the y axis: invert once)
     return fig
 
 
@@ -237,6 +238,6 @@ def plot_loss_curves(histories: Mapping[str, pd.DataFrame], column: str = "loss"
         ax.plot(epochs, values, marker=marker, label=f"{label} (last: {values[-1]:.3g})")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ylabel = "training loss (cross-entropy per position)" if column == "loss" else column
-    ax.set(xlabel="epoch", ylabel=ylabel, title=title or ylabel)
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title or ("Training loss" if column == "loss" else column))
     ax.legend()
     return ax

@@ -1,0 +1,88 @@
+"""Measuring training speed and memory, for notebook 07 and ``benchmarks/bench_sasrec.py``.
+
+Each variant runs in a fresh process (``python -m recnb.benchmark``), so the
+peak memory it reports belongs to that variant alone and one variant's freed
+memory does not speed up the next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+
+def time_training_steps(dataset: str = "ml-1m", preset: str = "compact", amp: bool = False, steps: int = 6,
+                        batch_size: int = 128, data_dir: str | None = None) -> dict:
+    """Median seconds per training step (after 2 warm-up steps) and the process's peak memory."""
+    from .data import load_dataset
+    from .model import config_from_preset
+    from .split import leave_one_out
+    from .train import (_trimmed, accumulate_gradients, build_model, epoch_batches, make_scaler, optimizer_step,
+                        peak_memory_mib, training_tensors)
+
+    data = load_dataset(dataset, data_dir, download=False, progress=False)
+    split = leave_one_out(data.sequences)
+    config = config_from_preset(preset, data.n_items, len(data.genre_names), len(data.year_bucket_labels))
+    torch.manual_seed(0)
+    model = build_model(data, config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    device = torch.device("cpu")
+    scaler = make_scaler(device, torch.bfloat16, amp)
+    inputs, targets = training_tensors(split.train, config.max_len)
+    batches = epoch_batches((inputs != 0).sum(1).numpy(), batch_size, np.random.default_rng(0))
+    # The same batches for every variant; their real positions vary, so report time per 1,000 positions too.
+    times, positions = [], []
+    for step in range(steps + 2):
+        rows = torch.from_numpy(batches[step % len(batches)])
+        start = time.perf_counter()
+        _, n = accumulate_gradients(model, [_trimmed(inputs[rows], targets[rows], device)], scaler,
+                                    torch.bfloat16 if amp else None)
+        optimizer_step(model, optimizer, scaler, 1.0)
+        times.append(time.perf_counter() - start)
+        positions.append(n)
+    measured = slice(2, None)
+    seconds = float(np.sum(times[measured]))
+    per_position = seconds / float(np.sum(positions[measured]))
+    return {"preset": preset, "precision": "bf16 autocast" if amp else "fp32",
+            "seconds_per_step": float(np.median(times[measured])),
+            "seconds_per_epoch": per_position * float((targets != 0).sum()),
+            "peak_memory_mib": peak_memory_mib(device), "parameters": sum(p.numel() for p in model.parameters()),
+            "threads": torch.get_num_threads()}
+
+
+def compare_precisions(presets=("compact",), steps: int = 6, dataset: str = "ml-1m",
+                       data_dir: str | None = None) -> pd.DataFrame:
+    """fp32 against bf16 autocast for each preset, each in its own process; one row per variant."""
+    rows = []
+    for preset in presets:
+        for amp in (False, True):
+            command = [sys.executable, "-m", "recnb.benchmark", "--dataset", dataset, "--preset", preset,
+                       "--steps", str(steps)] + (["--amp"] if amp else []) + (
+                          ["--data-dir", str(data_dir)] if data_dir else [])
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return pd.DataFrame(rows)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Time SASRec training steps in this process (prints JSON).")
+    parser.add_argument("--dataset", default="ml-1m")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--preset", default="compact")
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--amp", action="store_true")
+    args = parser.parse_args(argv)
+    print(json.dumps(time_training_steps(args.dataset, args.preset, args.amp, args.steps, data_dir=args.data_dir)))
+
+
+if __name__ == "__main__":
+    main()
