@@ -190,7 +190,7 @@ def plot_genre_votes(data, history, favourite: int | None = None, ax=None):
 
 
 # ----------------------------------------------------------------------------- chains (notebooks 04 and 05)
-def plot_transition_heatmap(probabilities, labels: Sequence[str], ax=None, max_label: int = 30,
+def plot_transition_heatmap(probabilities, labels: Sequence[str], ax=None, max_label: int = 36,
                             annotate: bool = True):
     """P(next | last) for a few items as a heatmap: row = the last item watched, column = the next one.
 

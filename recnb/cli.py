@@ -178,6 +178,17 @@ def _resume_state(checkpoint) -> dict:
             if key in saved}
 
 
+def run_export(args: argparse.Namespace) -> int:
+    """Write an inference-only copy of a checkpoint (no optimizer state)."""
+    from .train import export_checkpoint
+
+    if Path(args.output).exists() and not args.overwrite:
+        raise ValueError(f"{args.output} already exists; pass --overwrite to replace it.")
+    out = export_checkpoint(args.checkpoint, args.output)
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB) from {args.checkpoint}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m recnb", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"recnb {__version__}")
@@ -228,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     train.add_argument("--record-command", action="store_true", help="store this command line in the checkpoint")
     train.set_defaults(run=run_train)
+
+    export = commands.add_parser("export", help="copy a checkpoint without its training state, for sharing")
+    export.add_argument("--checkpoint", required=True)
+    export.add_argument("--output", required=True)
+    export.add_argument("--overwrite", action="store_true")
+    export.set_defaults(run=run_export)
     return parser
 
 

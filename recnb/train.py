@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-import resource
+import sys
 import tempfile
 import time
 import warnings
@@ -90,7 +90,12 @@ def peak_memory_mib(device: torch.device) -> float:
     """Peak memory: allocated tensors on CUDA, the process's maximum resident size elsewhere."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        import resource  # POSIX only
+    except ImportError:  # Windows: not measured
+        return float("nan")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
 # ----------------------------------------------------------------------------- data and loss
@@ -176,8 +181,6 @@ def save_checkpoint(path: str | os.PathLike, model: SASRec, data: SequenceData, 
     The file is written beside its destination and renamed over it only when
     complete, so a crash never leaves a half-written checkpoint in its place.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "recnb_version": __version__,
@@ -187,6 +190,12 @@ def save_checkpoint(path: str | os.PathLike, model: SASRec, data: SequenceData, 
                     "item_ids": torch.as_tensor(data.item_ids)},
         **extra,
     }
+    return _save_atomically(payload, Path(path))
+
+
+def _save_atomically(payload: dict, path: Path) -> Path:
+    """torch.save to a temporary file beside ``path``, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
@@ -221,6 +230,24 @@ def load_checkpoint(path: str | os.PathLike, data: SequenceData | None = None,
     model = SASRec(config, state.get("item_genre"), state.get("item_year_bucket"))
     model.load_state_dict(state)
     return model.to(device).eval(), payload
+
+
+TRAINING_STATE = ("optimizer_state", "scaler_state", "scheduler_state", "rng_state")
+
+
+def export_checkpoint(source: str | os.PathLike, output: str | os.PathLike) -> Path:
+    """Copy a checkpoint without its training state (optimizer, scaler, schedule, random state).
+
+    The result loads and scores exactly like the source but cannot be resumed;
+    it is about a third of the size, which is what the repository ships.
+    """
+    source, output = Path(source), Path(output)
+    if output.resolve() == source.resolve():
+        raise ValueError("Give export a new output path; it never overwrites its source.")
+    payload = torch.load(source, map_location="cpu", weights_only=True)
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{source} is not a recnb SASRec checkpoint.")
+    return _save_atomically({key: value for key, value in payload.items() if key not in TRAINING_STATE}, output)
 
 
 # ----------------------------------------------------------------------------- the loop

@@ -202,3 +202,24 @@ def test_cosine_run_resumes_on_the_same_schedule(tmp_path):
     resumed = train_sasrec(data, split, quick_config(data), config, checkpoint=path, resume=path)
     assert resumed.history["lr"].tolist() == pytest.approx(full.history["lr"].tolist())
     assert full.history["lr"].iloc[-1] < 1e-9
+
+
+def test_export_drops_training_state_and_scores_the_same(tmp_path):
+    from recnb.cli import main
+    from recnb.train import export_checkpoint
+
+    data = tiny_data()
+    split = leave_one_out(data.sequences)
+    path = tmp_path / "full.pt"
+    train_sasrec(data, split, quick_config(data), TrainConfig(epochs=1, batch_size=8, progress=False, verbose=False),
+                 checkpoint=path)
+    slim = export_checkpoint(path, tmp_path / "slim.pt")
+    assert slim.stat().st_size < path.stat().st_size
+    full_model, _ = load_checkpoint(path, data)
+    slim_model, payload = load_checkpoint(slim, data)
+    assert "optimizer_state" not in payload
+    histories = torch.tensor([[0, 1, 2, 3]])
+    assert torch.equal(full_model.score(histories), slim_model.score(histories))
+    with pytest.raises(ValueError, match="never overwrites"):
+        export_checkpoint(path, path)
+    assert main(["export", "--checkpoint", str(path), "--output", str(slim)]) == 2  # exists: refused
