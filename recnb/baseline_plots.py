@@ -271,7 +271,7 @@ def plot_state_space(possible: Mapping[str, float], observed: Mapping[str, float
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
     ax.set(xlabel="count (log scale)", ylabel="", title="How much of each state space the data fills")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return ax
 
 

@@ -214,7 +214,8 @@ def plot_parameter_counts(counts_by_preset: Mapping[str, Mapping[str, int]]):
         ax.barh(np.arange(len(parts)), heights, color=[_PALETTE[0] if h else _PALETTE[7] for h in heights])
         for y, (name, height) in enumerate(zip(parts, heights)):
             share = height / total
-            text = (f" {height:,} ({share:.0%})" if share >= 0.01 else f" {height:,} (<1%)") if name in counts else " none"
+            text = f" {height:,} ({share:.0%})" if share >= 0.01 else f" {height:,} (<1%)"
+            text = text if name in counts else " none"
             ax.text(height, y, text, va="center", fontsize=9)
         ax.set_xlim(0, 1.45 * max(heights))
         ax.set_yticks(np.arange(len(parts)), parts)
@@ -237,7 +238,7 @@ def plot_loss_curves(histories: Mapping[str, pd.DataFrame], column: str = "loss"
         values = history[column].to_numpy()
         ax.plot(epochs, values, marker=marker, label=f"{label} (last: {values[-1]:.3g})")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ylabel = "training loss (cross-entropy per position)" if column == "loss" else column
-    ax.set(xlabel="epoch", ylabel=ylabel, title=title or ("Training loss" if column == "loss" else column))
+    ylabel = "training loss (cross-entropy per position)" if column == "loss" else column.replace("_", " ")
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title or ("Training loss" if column == "loss" else ylabel))
     ax.legend()
     return ax

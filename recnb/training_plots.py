@@ -1,0 +1,87 @@
+"""Figures of notebook 07: training curves, precision timings, gradient agreement, schedule and padding."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from .plots import set_style
+from .train import epoch_batches, learning_rate_factor
+
+
+def plot_training_history(history: pd.DataFrame, title: str | None = None):
+    """Three panels over epochs: training loss, validation NDCG@10 and HR@10, and the learning rate."""
+    set_style()
+    panels = [("loss", "training loss (cross-entropy)")]
+    panels.append((["valid_NDCG@10", "valid_HR@10"], "validation metric"))
+    if "lr" in history:
+        panels.append(("lr", "learning rate"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.4))
+    for ax, (columns, label) in zip(np.atleast_1d(axes), panels):
+        for column in [columns] if isinstance(columns, str) else columns:
+            ax.plot(history["epoch"], history[column], marker="o", markersize=2.5,
+                    label=column.replace("valid_", "valid "))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        if not isinstance(columns, str):
+            best = history["valid_NDCG@10"].idxmax()
+            ax.axvline(history.loc[best, "epoch"], color="grey", linestyle=":", linewidth=1)
+            ax.legend(frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_precision_comparison(table: pd.DataFrame):
+    """Bars of seconds per epoch and peak memory for each preset and precision (``recnb.benchmark``)."""
+    set_style()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for ax, column, label in ((axes[0], "seconds_per_epoch", "seconds per epoch"),
+                              (axes[1], "peak_memory_mib", "peak memory (MiB)")):
+        sns.barplot(data=table, x="preset", y=column, hue="precision", ax=ax)
+        ax.set_ylabel(label)
+        ax.set_xlabel("")
+        for container in ax.containers:
+            ax.bar_label(container, fmt="%.0f", fontsize=8)
+    axes[1].get_legend().remove()
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradient_agreement(large: np.ndarray, accumulated: np.ndarray, ax=None):
+    """Each gradient entry of one large batch against the same entry after accumulation."""
+    set_style()
+    ax = ax or plt.subplots(figsize=(4.2, 4))[1]
+    ax.scatter(large, accumulated, s=3, alpha=0.4)
+    low, high = float(min(large.min(), accumulated.min())), float(max(large.max(), accumulated.max()))
+    ax.plot([low, high], [low, high], color="grey", linewidth=1, linestyle="--")
+    ax.set_xlabel("gradient, one batch of K x B users")
+    ax.set_ylabel("gradient, K micro-batches accumulated")
+    return ax
+
+
+def plot_learning_rate_schedule(epochs: int, steps_per_epoch: int, warmup_epochs: float, base_lr: float, ax=None):
+    """The constant and the warm-up + cosine schedules over a run."""
+    set_style()
+    ax = ax or plt.subplots(figsize=(6, 3))[1]
+    total = epochs * steps_per_epoch
+    steps = np.arange(total)
+    for schedule in ("constant", "cosine"):
+        lr = [base_lr * learning_rate_factor(int(s), total, int(warmup_epochs * steps_per_epoch), schedule)
+              for s in steps]
+        ax.plot(steps / steps_per_epoch, lr, label=schedule)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate")
+    ax.legend(frameon=False)
+    return ax
+
+
+def padding_share(lengths: np.ndarray, batch_size: int, bucket_by_length: bool, max_len: int, seed: int = 0) -> float:
+    """Share of the cells the Transformer reads that are padding, for one epoch of batches."""
+    batches = epoch_batches(lengths, batch_size, np.random.default_rng(seed), bucket_by_length)
+    width = [int(lengths[rows].max()) if bucket_by_length else max_len for rows in batches]
+    cells = sum(w * len(rows) for w, rows in zip(width, batches))
+    return 1.0 - float(lengths.sum()) / cells

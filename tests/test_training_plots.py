@@ -1,0 +1,46 @@
+"""Figures of notebook 07, checked on small data."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from recnb.training_plots import (padding_share, plot_gradient_agreement, plot_learning_rate_schedule,  # noqa: E402
+                                  plot_precision_comparison, plot_training_history)
+
+
+def test_training_history_has_three_panels_and_marks_the_best_epoch():
+    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [7.0, 6.5, 6.4], "valid_NDCG@10": [0.05, 0.09, 0.08],
+                            "valid_HR@10": [0.1, 0.16, 0.15], "lr": [1e-3, 1e-3, 5e-4]})
+    fig = plot_training_history(history)
+    assert len(fig.axes) == 3
+    metric_axes = fig.axes[1]
+    assert len(metric_axes.get_lines()) == 3  # two metrics and the best-epoch marker
+    assert metric_axes.get_lines()[-1].get_xdata()[0] == 2
+
+
+def test_precision_comparison_bars():
+    table = pd.DataFrame({"preset": ["compact", "compact"], "precision": ["fp32", "bf16 autocast"],
+                          "seconds_per_epoch": [30.0, 42.0], "peak_memory_mib": [900.0, 700.0]})
+    fig = plot_precision_comparison(table)
+    heights = sorted(p.get_height() for p in fig.axes[0].patches if p.get_height() > 0)
+    assert heights == [30.0, 42.0]
+
+
+def test_gradient_agreement_and_schedule():
+    values = np.linspace(-1, 1, 50)
+    ax = plot_gradient_agreement(values, values)
+    assert len(ax.collections[0].get_offsets()) == 50
+    ax = plot_learning_rate_schedule(4, 10, 1, 2e-3)
+    cosine = ax.get_lines()[1].get_ydata()
+    assert max(cosine) == pytest.approx(2e-3) and cosine[-1] < 1e-4
+
+
+def test_length_buckets_cut_padding():
+    lengths = np.random.default_rng(0).integers(5, 200, 2000)
+    random_share = padding_share(lengths, 128, False, 200)
+    bucketed_share = padding_share(lengths, 128, True, 200)
+    assert 0.3 < random_share < 0.7 and bucketed_share < random_share / 2
