@@ -4,8 +4,8 @@ The pictures of the same notebooks are in :mod:`recnb.baseline_plots`. Every
 function here returns plain numbers, arrays or DataFrames, so it can be tested
 without drawing and reused in later notebooks.
 
->>> sweep = alpha_sweep(data, split, [0.0, 0.5, 1.0], which="valid")   # choose on validation ...
->>> alpha = choose_alpha(sweep)                                        # ... then test once
+>>> sweep = alpha_sweep(data.n_items, split, [0.0, 0.5, 1.0], which="valid")  # choose on validation ...
+>>> alpha = choose_alpha(sweep)                                              # ... then test once
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ HEADLINE_METRICS = ("HR@10", "NDCG@10", "MRR")
 
 # ----------------------------------------------------------------------------- the hybrid's alpha
 def alpha_sweep(n_items: int, split: LeaveOneOutSplit, alphas: Sequence[float], which: str = "valid",
-                metrics: Sequence[str] = HEADLINE_METRICS, batch_size: int = 1024) -> pd.DataFrame:
+                metrics: Sequence[str] = HEADLINE_METRICS, batch_size: int = 1024,
+                tie_break: bool = True) -> pd.DataFrame:
     """Metrics of ``Hybrid(alpha)`` for every alpha in ``alphas``, from one Markov chain fit on ``split.train``.
 
     The hybrid's score is ``alpha * markov + (1 - alpha) * popularity`` (see
@@ -52,6 +53,10 @@ def alpha_sweep(n_items: int, split: LeaveOneOutSplit, alphas: Sequence[float], 
     which : ``"valid"`` or ``"test"``
     metrics : names from :func:`recnb.metrics.metrics_from_ranks`
         Columns of the result (cut-offs up to 50, and ``"MRR"``).
+    tie_break : bool
+        ``False`` blends the bare P(next | last) instead of the chain's score, leaving out
+        :class:`~recnb.baselines.MarkovChain`'s popularity tie-break: what the blend does for a
+        chain without one (alpha = 1 is then the bare chain, ties ranked pessimistically).
 
     Returns
     -------
@@ -67,7 +72,8 @@ def alpha_sweep(n_items: int, split: LeaveOneOutSplit, alphas: Sequence[float], 
         for begin in range(0, len(targets), batch_size):
             full = pad_histories(histories[begin:begin + batch_size])
             batch_targets = torch.as_tensor(targets[begin:begin + batch_size])
-            markov_scores = markov.score(full[:, -1:])  # (B, N + 1): the chain reads only the last item
+            last = full[:, -1:]  # (B, 1): the chain reads only the last item
+            markov_scores = markov.score(last) if tie_break else markov.next_item_probabilities(last[:, 0])
             allowed = candidate_mask(full, batch_targets, markov_scores.shape[1])  # seen items: whole history
             for alpha in alphas:  # the same expression as Hybrid._score, so the same floating-point scores
                 scores = alpha * markov_scores + (1.0 - alpha) * markov.popularity[None, :]
@@ -81,7 +87,10 @@ def alpha_sweep(n_items: int, split: LeaveOneOutSplit, alphas: Sequence[float], 
 
 
 def choose_alpha(sweep: pd.DataFrame, metric: str = "HR@10") -> float:
-    """The alpha with the best ``metric`` in a sweep; ties go to the next columns in turn, then to the first alpha."""
+    """The alpha with the best ``metric`` in a sweep.
+
+    Ties go to the sweep's other columns in turn, then to the alpha that comes first in the sweep.
+    """
     order = [metric] + [c for c in sweep.columns if c != metric]
     ranked = sweep.reset_index().sort_values(order, ascending=False, kind="stable")
     return float(ranked["alpha"].iloc[0])

@@ -20,7 +20,7 @@ from .plots import _PALETTE, _axes  # the series' colours and style, shared with
 
 
 def shorten(text: str, width: int = 30) -> str:
-    """``text`` cut to ``width`` characters with "…" where it was cut, keeping a final "(year)" (for movie titles).
+    """``text`` cut to ``width`` characters, "…" marking the cut, keeping a final "(year)" (for movie titles).
 
     >>> shorten("Star Wars: Episode IV - A New Hope (1977)", 30)
     'Star Wars: Episode IV… (1977)'
@@ -292,7 +292,7 @@ def plot_state_support(totals_by_label: Mapping[str, np.ndarray], ax=None):
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set(xlabel="times the state was seen in training (log scale)", ylabel="states seen at most that often",
            ylim=(0, 1.02), title="Evidence behind each state")
-    ax.legend(loc="center left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
     return ax
 
 

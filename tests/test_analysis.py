@@ -10,7 +10,7 @@ import torch
 from recnb import analysis
 from recnb.baselines import AR2, Hybrid, MarkovChain, Popularity
 from recnb.evaluate import evaluate, evaluate_split
-from recnb.split import leave_one_out
+from recnb.split import evaluation_inputs, leave_one_out
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +32,23 @@ def test_alpha_sweep_gives_exactly_the_hybrid_evaluator_figures(synthetic, synth
     assert sweep.loc[0.0, "MRR"] == popularity["MRR"]
     test = analysis.alpha_sweep(synthetic.n_items, synthetic_split, [1.0], which="test", metrics=["HR@5"])
     assert list(test.columns) == ["HR@5"]
+
+
+def test_alpha_sweep_without_tie_break_blends_the_bare_chain(synthetic, synthetic_split):
+    markov = MarkovChain(synthetic.n_items).fit(synthetic_split.train)
+    histories, targets = evaluation_inputs(synthetic_split, "valid")
+
+    def bare_blend(alpha):
+        return lambda batch: (alpha * markov.next_item_probabilities(batch[:, -1])
+                              + (1.0 - alpha) * markov.popularity)
+
+    sweep = analysis.alpha_sweep(synthetic.n_items, synthetic_split, [0.5, 1.0], tie_break=False)
+    for alpha in (0.5, 1.0):
+        expected = evaluate(bare_blend(alpha), histories, targets).metrics
+        assert sweep.loc[alpha, "MRR"] == pytest.approx(expected["MRR"], abs=1e-12)
+        assert sweep.loc[alpha, "HR@10"] == expected["HR@10"]
+    with_tie_break = analysis.alpha_sweep(synthetic.n_items, synthetic_split, [1.0])
+    assert with_tie_break.loc[1.0, "HR@10"] >= sweep.loc[1.0, "HR@10"]  # pessimistic ties only cost
 
 
 def test_alpha_sweep_rejects_bad_alphas_and_metrics(synthetic, synthetic_split):
