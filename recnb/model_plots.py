@@ -54,9 +54,10 @@ def embedding_components(model, history) -> dict[str, torch.Tensor]:
     does), genre and year (the last two only where the model has them). The
     sum equals ``model.embed(history)`` in eval mode (no dropout).
     """
-    history = torch.as_tensor(np.asarray(history), dtype=torch.long).reshape(-1)   # (L,)
+    device = model.item_embedding.weight.device
+    history = torch.as_tensor(history, dtype=torch.long, device=device).reshape(-1)   # (L,)
     length, max_len = len(history), model.config.max_len
-    positions = torch.arange(max_len - length, max_len)
+    positions = torch.arange(max_len - length, max_len, device=device)
     parts = {"item": model.item_embedding(history), "position": model.position_embedding(positions)}
     if model.genre_embedding is not None:
         parts["genre"] = model.genre_embedding(model.item_genre[history])
@@ -76,7 +77,7 @@ def plot_embedding_components(model, history, labels: Sequence[str] | None = Non
     look equal and the sum is visibly the cell-by-cell total.
     """
     parts = embedding_components(model, history)
-    history = np.asarray(history).reshape(-1)
+    history = torch.as_tensor(history).reshape(-1).tolist()
     if labels is None:
         labels = [f"item {i}" for i in history]
     names = _position_labels(len(history), labels, max_label)
