@@ -1,10 +1,15 @@
 """recnb: sequential recommendation on MovieLens, taught in notebooks.
 
 The package holds the code; the notebooks in ``notebooks/`` teach with it.
-Modules follow the series: ``releases``/``download``/``readers`` (getting the
-data), ``preprocess``/``data``/``split`` (turning it into sequences),
-``metrics``/``evaluate`` (one evaluator for every model), ``baselines``,
-``synthetic`` (offline demo data) and ``cli``.
+Modules follow the series:
+
+- getting the data: ``releases``, ``download``, ``readers``, ``synthetic``;
+- turning it into sequences: ``preprocess``, ``data``, ``split``;
+- one evaluator for every model: ``metrics``, ``evaluate``;
+- models: ``baselines``, ``model`` (SASRec), ``train``, ``recommend``;
+- the notebooks' figures and measurements: ``plots``, ``baseline_plots``, ``model_plots``,
+  ``training_plots``, ``analysis``, ``benchmark``, ``environment``;
+- ``cli``: ``python -m recnb``.
 """
 
 __version__ = "0.1.0"
