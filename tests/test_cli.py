@@ -43,3 +43,18 @@ def test_bad_input_is_one_error_line_not_a_traceback(tmp_path, capsys):
     assert err.startswith("error:") and "ml-1m.zip" in err and "Traceback" not in err
     assert main(["stats", "--dataset", "synthetic", "--data-dir", str(tmp_path), "--min-user", "500"]) == 2
     assert "removed every interaction" in capsys.readouterr().err
+
+
+def test_train_then_evaluate_sasrec_and_refuse_to_overwrite(tmp_path, capsys):
+    checkpoint = tmp_path / "run.pt"
+    common = ["--dataset", "synthetic", "--data-dir", str(tmp_path)]
+    assert main(["train", *common, "--preset", "quick", "--epochs", "2", "--checkpoint", str(checkpoint),
+                 "--no-progress", "--record-command", "--schedule", "cosine"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| Valid NDCG@10:") == 2 and "Test: Hit Rate @ 10:" in out
+    assert main(["evaluate", "--model", "sasrec", "--checkpoint", str(checkpoint), *common, "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)["metrics"]
+    assert f"{metrics['HR@10']:.4f}" in out  # the stored test figure is reproduced
+    assert main(["train", *common, "--preset", "quick", "--epochs", "1", "--checkpoint", str(checkpoint)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["evaluate", "--model", "markov", "--checkpoint", str(checkpoint), *common]) == 2
