@@ -16,7 +16,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import PercentFormatter
 
-from .plots import _PALETTE, _axes  # the series' colours and style, shared with recnb.plots
+from .plots import PALETTE, axes_or_new  # the series' colours and style, shared with recnb.plots
 
 
 def shorten(text: str, width: int = 30) -> str:
@@ -48,7 +48,7 @@ def plot_metric_discounts(k: int = 10, max_rank: int = 30, ax=None):
         f"NDCG@{k}: 1 / log2(rank + 1) if rank ≤ {k}": np.where(inside, 1.0 / np.log2(ranks + 1.0), 0.0),
         "MRR: 1 / rank": 1.0 / ranks,
     }
-    ax = _axes(ax, (7, 3.8))
+    ax = axes_or_new(ax, (7, 3.8))
     for (label, values), marker in zip(curves.items(), ("s", "o", "^")):
         ax.plot(ranks, values, marker=marker, markersize=4, label=label)
     ax.axvline(k + 0.5, color="black", linestyle=":", linewidth=1)
@@ -78,12 +78,12 @@ def plot_rank_distribution(ranks, k: int = 10, n_candidates: int | None = None, 
     """
     ranks = np.asarray(ranks)
     largest = int(n_candidates or ranks.max())
-    ax = _axes(ax, (7, 3.5))
+    ax = axes_or_new(ax, (7, 3.5))
     bins = _integer_log_bins(largest, k)
-    _, _, patches = ax.hist(ranks, bins=bins, color=_PALETTE[0])
+    _, _, patches = ax.hist(ranks, bins=bins, color=PALETTE[0])
     for patch, right in zip(patches, bins[1:]):
         if right <= k + 0.5:
-            patch.set_facecolor(_PALETTE[2])
+            patch.set_facecolor(PALETTE[2])
     ax.set_xscale("log")
     ax.set_xlim(0.5, largest + 0.5)
     ax.axvline(k + 0.5, color="black", linestyle=":", linewidth=1)
@@ -102,7 +102,7 @@ def plot_hit_rate_curve(ranks_by_label: Mapping[str, np.ndarray], k: int = 10, a
     One curve per entry of ``ranks_by_label`` (e.g. models or protocols), x on a
     log scale; the legend gives each curve's value at the dotted K.
     """
-    ax = _axes(ax, (7, 3.8))
+    ax = axes_or_new(ax, (7, 3.8))
     for label, ranks in ranks_by_label.items():
         ranks = np.asarray(ranks)
         cutoffs = np.arange(1, int(ranks.max()) + 1)
@@ -125,8 +125,8 @@ def plot_already_seen(titles: Sequence[str], shares, ax=None, max_title: int = 3
     """
     shares = np.asarray(shares, dtype=float)
     labels = [shorten(t, max_title) for t in titles]
-    ax = _axes(ax, (7, 0.32 * len(labels) + 1.2))
-    ax.barh(np.arange(len(labels)), shares, color=_PALETTE[0])
+    ax = axes_or_new(ax, (7, 0.32 * len(labels) + 1.2))
+    ax.barh(np.arange(len(labels)), shares, color=PALETTE[0])
     for y, share in enumerate(shares):
         ax.text(share, y, f" {share:.0%}", va="center")
     ax.set_yticks(np.arange(len(labels)), labels)
@@ -146,9 +146,9 @@ def plot_model_comparison(table: pd.DataFrame, ax=None, percent: bool = True, ti
     """
     columns = list(table.columns)
     long = table.rename_axis("row").reset_index().melt(id_vars="row", value_vars=columns, var_name="series")
-    ax = _axes(ax, (8, max(3.0, 0.3 * len(table) * len(columns) + 1.6)))
+    ax = axes_or_new(ax, (8, max(3.0, 0.3 * len(table) * len(columns) + 1.6)))
     sns.barplot(long, y="row", x="value", hue="series", order=list(table.index), hue_order=columns, ax=ax,
-                palette=_PALETTE[:len(columns)], orient="h")
+                palette=PALETTE[:len(columns)], orient="h")
     for container in ax.containers:
         ax.bar_label(container, fmt=(lambda v: f"{v:.1%}") if percent else "%.3f", padding=2, fontsize=9)
     top = np.nanmax(table.to_numpy(dtype=float))
@@ -175,8 +175,8 @@ def plot_genre_votes(data, history, favourite: int | None = None, ax=None):
              .groupby("genre")["position"].agg(["count", "max"])
              .sort_values(["count", "max"], ascending=False))
     names = [data.genre_names[g] for g in votes.index]
-    colors = [_PALETTE[1] if g == favourite else _PALETTE[0] for g in votes.index]
-    ax = _axes(ax, (7, 0.32 * len(votes) + 1.3))
+    colors = [PALETTE[1] if g == favourite else PALETTE[0] for g in votes.index]
+    ax = axes_or_new(ax, (7, 0.32 * len(votes) + 1.3))
     ax.barh(np.arange(len(votes)), votes["count"], color=colors)
     for y, (count, last) in enumerate(zip(votes["count"], votes["max"])):
         ax.text(count, y, f" {count}  (last seen at #{last})", va="center")
@@ -203,7 +203,7 @@ def plot_transition_heatmap(probabilities, labels: Sequence[str], ax=None, max_l
         raise ValueError(f"probabilities has shape {values.shape}; expected ({len(labels)}, {len(labels)}).")
     names = [shorten(label, max_label) for label in labels]
     size = 0.42 * len(names) + 3.5
-    ax = _axes(ax, (size + 2, size))
+    ax = axes_or_new(ax, (size + 2, size))
     sns.heatmap(values, ax=ax, cmap="rocket_r", vmin=0, vmax=max(values.max(), 1e-9), square=True,
                 annot=annotate, fmt=".0%", annot_kws={"fontsize": 7}, linewidths=0.5, linecolor="white",
                 xticklabels=names, yticklabels=names, cbar_kws={"label": "P(next | last)", "shrink": 0.6,
@@ -227,7 +227,7 @@ def plot_alpha_sweep(sweep: pd.DataFrame, metrics: Sequence[str] = ("HR@10", "ND
     value of the first metric) draws dashed horizontal lines, e.g. the Markov
     chain and popularity on the same split.
     """
-    ax = _axes(ax, (7, 3.8))
+    ax = axes_or_new(ax, (7, 3.8))
     alphas = sweep.index.to_numpy(dtype=float)
     for metric, marker in zip(metrics, ("o", "s", "^", "D")):
         ax.plot(alphas, sweep[metric].to_numpy(), marker=marker, markersize=4, label=metric)
@@ -236,11 +236,11 @@ def plot_alpha_sweep(sweep: pd.DataFrame, metrics: Sequence[str] = ("HR@10", "ND
         ax.annotate(f"{name}: {metrics[0]} {value:.1%}", (0.55, value), xycoords=("axes fraction", "data"),
                     xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", color="dimgrey")
     if chosen is not None:
-        ax.axvline(chosen, color=_PALETTE[1], linestyle=":", linewidth=1.5)
+        ax.axvline(chosen, color=PALETTE[1], linestyle=":", linewidth=1.5)
         best = float(sweep.loc[chosen, metrics[0]])
         ax.annotate(f"chosen alpha = {chosen:g}\n{metrics[0]} {best:.1%}", (chosen, 0.62),
                     xycoords=("data", "axes fraction"), xytext=(-6, 0), textcoords="offset points",
-                    ha="right", color=_PALETTE[1])
+                    ha="right", color=PALETTE[1])
     highest = max([float(sweep[list(metrics)].to_numpy().max())] + list((references or {}).values()))
     ax.set_ylim(0, highest * 1.12)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -257,10 +257,10 @@ def plot_state_space(possible: Mapping[str, float], observed: Mapping[str, float
     is annotated with the observed share.
     """
     labels = list(possible)
-    ax = _axes(ax, (8, 0.9 * len(labels) + 1.3))
+    ax = axes_or_new(ax, (8, 0.9 * len(labels) + 1.3))
     y = np.arange(len(labels))
-    ax.barh(y - 0.2, [possible[n] for n in labels], height=0.4, color=_PALETTE[7], label="possible")
-    ax.barh(y + 0.2, [observed[n] for n in labels], height=0.4, color=_PALETTE[0], label="seen in training")
+    ax.barh(y - 0.2, [possible[n] for n in labels], height=0.4, color=PALETTE[7], label="possible")
+    ax.barh(y + 0.2, [observed[n] for n in labels], height=0.4, color=PALETTE[0], label="seen in training")
     for row, name in enumerate(labels):
         ax.text(possible[name], row - 0.2, f" {possible[name]:,.0f}", va="center", fontsize=9)
         share = observed[name] / possible[name]
@@ -281,7 +281,7 @@ def plot_state_support(totals_by_label: Mapping[str, np.ndarray], ax=None):
     A state seen once gives a next-item estimate from a single example; the
     legend gives each model's share of such states.
     """
-    ax = _axes(ax, (7, 3.8))
+    ax = axes_or_new(ax, (7, 3.8))
     for label, totals in totals_by_label.items():
         totals = np.asarray(totals)
         totals = totals[totals > 0]  # rows of states never seen (padding, items never followed) are not states

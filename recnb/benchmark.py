@@ -24,7 +24,7 @@ def time_training_steps(dataset: str = "ml-1m", preset: str = "compact", amp: bo
     from .data import load_dataset
     from .model import config_from_preset
     from .split import leave_one_out
-    from .train import (_trimmed, accumulate_gradients, build_model, epoch_batches, make_scaler, optimizer_step,
+    from .train import (trim_padding, accumulate_gradients, build_model, epoch_batches, make_scaler, optimizer_step,
                         peak_memory_mib, training_tensors)
 
     data = load_dataset(dataset, data_dir, download=False, progress=False)
@@ -42,7 +42,7 @@ def time_training_steps(dataset: str = "ml-1m", preset: str = "compact", amp: bo
     for step in range(steps + 2):
         rows = torch.from_numpy(batches[step % len(batches)])
         start = time.perf_counter()
-        _, n = accumulate_gradients(model, [_trimmed(inputs[rows], targets[rows], device)], scaler,
+        _, n = accumulate_gradients(model, [trim_padding(inputs[rows], targets[rows], device)], scaler,
                                     torch.bfloat16 if amp else None)
         optimizer_step(model, optimizer, scaler, 1.0)
         times.append(time.perf_counter() - start)

@@ -173,9 +173,10 @@ def _resume_state(checkpoint) -> dict:
     """Carry the optimizer state of the best epoch over into the final checkpoint, for resuming."""
     import torch
 
+    from .train import TRAINING_STATE
+
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    return {key: saved[key] for key in ("optimizer_state", "scaler_state", "scheduler_state", "rng_state")
-            if key in saved}
+    return {key: saved[key] for key in TRAINING_STATE if key in saved}
 
 
 def run_export(args: argparse.Namespace) -> int:

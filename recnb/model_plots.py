@@ -22,12 +22,11 @@ from matplotlib.ticker import MaxNLocator
 from . import plots
 from .baseline_plots import shorten
 from .model import attention_mask
-from .plots import _PALETTE, _axes  # the series' colours and style
+from .plots import PALETTE, axes_or_new  # the series' colours and style
 
 
 def _figure(*args, **kwargs):
-    if not plots._styled:
-        plots.set_style()
+    plots.ensure_style()
     return plt.subplots(*args, layout="constrained", **kwargs)
 
 
@@ -106,8 +105,8 @@ def plot_embedding_components(model, history, labels: Sequence[str] | None = Non
 
 # ----------------------------------------------------------------------------- masks
 #: The three states a (query, key) pair can have in the combined mask.
-MASK_COLORS = {"blocked": (0.93, 0.93, 0.93), "may attend": _PALETTE[0],
-               "only by the diagonal rule": _PALETTE[1]}
+MASK_COLORS = {"blocked": (0.93, 0.93, 0.93), "may attend": PALETTE[0],
+               "only by the diagonal rule": PALETTE[1]}
 _MASK_CMAP = ListedColormap(list(MASK_COLORS.values()))
 
 
@@ -182,7 +181,7 @@ def plot_attention_weights(weights, labels: Sequence[str] | None = None, ax=None
     names = _position_labels(length, labels, max_label)
     annotate = length <= 12 if annotate is None else annotate
     size = min(0.38 * length + 3.0, 14)
-    ax = _axes(ax, (size + 1.8 + (1.2 if labels is not None else 0), size + (1.0 if labels is not None else 0)))
+    ax = axes_or_new(ax, (size + 1.8 + (1.2 if labels is not None else 0), size + (1.0 if labels is not None else 0)))
     step = max(1, int(np.ceil(length / max_ticks)))
     sns.heatmap(values, mask=blocked, ax=ax, cmap="rocket_r", vmin=0, vmax=max(float(values.max()), 1e-9),
                 square=True, annot=annotate, fmt=".2f", annot_kws={"fontsize": 7},
@@ -212,7 +211,7 @@ def plot_parameter_counts(counts_by_preset: Mapping[str, Mapping[str, int]]):
     for ax, (preset, counts) in zip(axes[0], counts_by_preset.items()):
         total = counts.get("total") or sum(v for k, v in counts.items() if k != "total")
         heights = [counts.get(name, 0) for name in parts]
-        ax.barh(np.arange(len(parts)), heights, color=[_PALETTE[0] if h else _PALETTE[7] for h in heights])
+        ax.barh(np.arange(len(parts)), heights, color=[PALETTE[0] if h else PALETTE[7] for h in heights])
         for y, (name, height) in enumerate(zip(parts, heights)):
             share = height / total
             text = f" {height:,} ({share:.0%})" if share >= 0.01 else f" {height:,} (<1%)"
@@ -231,7 +230,7 @@ def plot_loss_curves(histories: Mapping[str, pd.DataFrame], column: str = "loss"
                      title: str | None = None):
     """One curve per run of a training history (``train_sasrec``'s ``history`` or any table with an
     ``epoch`` column): the training loss by default, or any other ``column`` such as ``"valid_NDCG@10"``."""
-    ax = _axes(ax, (6.5, 3.8))
+    ax = axes_or_new(ax, (6.5, 3.8))
     for (label, history), marker in zip(histories.items(), "osD^v<>"):
         if column not in history:
             raise ValueError(f"{label!r} has no column {column!r}; it has {list(history.columns)}.")

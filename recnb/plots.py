@@ -25,13 +25,13 @@ if TYPE_CHECKING:
     from .data import SequenceData
     from .readers import MovieLens
 
-_PALETTE = sns.color_palette("tab10")
+PALETTE = sns.color_palette("tab10")
 #: One colour per role an item can have in a leave-one-out split.
 SPLIT_COLORS = {
     "empty": (1.0, 1.0, 1.0),
-    "training": _PALETTE[0],
-    "validation": _PALETTE[1],
-    "test": _PALETTE[2],
+    "training": PALETTE[0],
+    "validation": PALETTE[1],
+    "test": PALETTE[2],
     "not drawn / hidden": (0.85, 0.85, 0.85),
 }
 _CELL = {name: code for code, name in enumerate(SPLIT_COLORS)}  # empty 0, training 1, ...
@@ -46,9 +46,15 @@ def set_style() -> None:
     _styled = True
 
 
-def _axes(ax, figsize):
+def ensure_style() -> None:
+    """Apply :func:`set_style` unless it already ran (the notebook may have set its own)."""
     if not _styled:
         set_style()
+
+
+def axes_or_new(ax, figsize):
+    """``ax`` if given, else a new constrained-layout Axes, with the series' style applied."""
+    ensure_style()
     if ax is None:
         _, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax
@@ -82,8 +88,8 @@ def top_share(counts, top_fraction: float = 0.1) -> float:
 def plot_interactions_per_user(data_or_lengths, ax=None):
     """Histogram of how many interactions each user has, on a log scale, with the median marked."""
     lengths = _lengths(data_or_lengths)
-    ax = _axes(ax, (7, 3.5))
-    sns.histplot(x=lengths, log_scale=True, bins=40, ax=ax, color=_PALETTE[0])
+    ax = axes_or_new(ax, (7, 3.5))
+    sns.histplot(x=lengths, log_scale=True, bins=40, ax=ax, color=PALETTE[0])
     median = float(np.median(lengths))
     ax.axvline(median, color="black", linestyle="--", linewidth=1)
     ax.annotate(f"median {median:,.0f}", (median, 0.95), xycoords=("data", "axes fraction"),
@@ -105,11 +111,11 @@ def plot_item_popularity(counts, ax=None, top_fraction: float = 0.1):
     ranks = np.arange(1, len(ordered) + 1)
     top = max(1, int(np.ceil(top_fraction * len(ordered))))
     share = top_share(ordered, top_fraction)
-    ax = _axes(ax, (7, 3.5))
+    ax = axes_or_new(ax, (7, 3.5))
     heights = np.maximum(ordered, 1)  # an item with no interaction would vanish on the log scale
-    ax.fill_between(ranks[:top + 1], heights[:top + 1], color=_PALETTE[1], alpha=0.5, linewidth=0)
-    ax.fill_between(ranks[top:], heights[top:], color=_PALETTE[0], alpha=0.3, linewidth=0)
-    ax.plot(ranks, heights, color=_PALETTE[0])
+    ax.fill_between(ranks[:top + 1], heights[:top + 1], color=PALETTE[1], alpha=0.5, linewidth=0)
+    ax.fill_between(ranks[top:], heights[top:], color=PALETTE[0], alpha=0.3, linewidth=0)
+    ax.plot(ranks, heights, color=PALETTE[0])
     ax.annotate(f"top {top_fraction:.0%} of items ({top:,}):\n{share:.1%} of all interactions",
                 (top, 0.95), xycoords=("data", "axes fraction"), xytext=(6, 0),
                 textcoords="offset points", va="top")
@@ -138,9 +144,9 @@ def plot_genre_counts(data_or_items, ax=None):
     table = pd.DataFrame({"genre": order * 2,
                           "counted": ["any listed genre"] * len(order) + ["primary genre only"] * len(order),
                           "movies": [listed[g] for g in order] + [int(primary.get(g, 0)) for g in order]})
-    ax = _axes(ax, (7, 0.28 * len(order) + 1.2))
+    ax = axes_or_new(ax, (7, 0.28 * len(order) + 1.2))
     sns.barplot(table, y="genre", x="movies", hue="counted", order=order, ax=ax,
-                palette=[_PALETTE[0], _PALETTE[1]])
+                palette=[PALETTE[0], PALETTE[1]])
     ax.set(xlabel="movies", ylabel="", title=f"Genres of {len(items):,} movies")
     ax.legend(title=None, loc="lower right")
     return ax
@@ -150,8 +156,8 @@ def plot_release_years(data_or_items, ax=None):
     """Movies per release year, with the decade boundaries of the year buckets the models use."""
     items = _items_table(data_or_items)
     years = items["year"].dropna().to_numpy(dtype=np.int64)
-    ax = _axes(ax, (7, 3.5))
-    sns.histplot(x=years, discrete=True, ax=ax, color=_PALETTE[0], linewidth=0)
+    ax = axes_or_new(ax, (7, 3.5))
+    sns.histplot(x=years, discrete=True, ax=ax, color=PALETTE[0], linewidth=0)
     ax.set_ylim(0, ax.get_ylim()[1] * 1.12)  # room for the bucket labels
     edges = [years.min() - 0.5, 1979.5, 1989.5, 1999.5, 2009.5, 2019.5, years.max() + 0.5]
     labels = ("before 1980", "1980s", "1990s", "2000s", "2010s", "2020 and later")
@@ -183,13 +189,13 @@ def plot_ratings_and_time(raw: MovieLens, freq: str = "W"):
     ratings = interactions["rating"].dropna().to_numpy(dtype=float)
     values, counts = np.unique(ratings, return_counts=True)
     labels = [f"{v:g}" for v in values]
-    sns.barplot(x=labels, y=counts, ax=left, color=_PALETTE[0])
+    sns.barplot(x=labels, y=counts, ax=left, color=PALETTE[0])
     left.set(xlabel="rating", ylabel="ratings", title=f"{len(ratings):,} ratings, mean {ratings.mean():.2f}")
 
     when = pd.to_datetime(interactions["timestamp"].dropna().to_numpy(dtype=np.int64), unit="s")
     per_period = pd.Series(1, index=when).resample(freq).size()
     period = {"D": "day", "W": "week", "MS": "month", "ME": "month"}.get(freq, freq)
-    right.plot(per_period.index, per_period.to_numpy(), color=_PALETTE[0])
+    right.plot(per_period.index, per_period.to_numpy(), color=PALETTE[0])
     right.set(xlabel="date", ylabel=f"ratings per {period}",
               title=f"{when.min():%d %b %Y} to {when.max():%d %b %Y}")
     fig.suptitle(raw.name)
@@ -199,7 +205,7 @@ def plot_ratings_and_time(raw: MovieLens, freq: str = "W"):
 # ----------------------------------------------------------------------------- filtering
 def plot_kcore_steps(steps: pd.DataFrame, ax=None, title: str | None = None):
     """What each pass of the k-core filter leaves, as a percentage of the data as read (pass 0)."""
-    ax = _axes(ax, (6, 3.5))
+    ax = axes_or_new(ax, (6, 3.5))
     for column, marker in (("users", "o"), ("items", "s"), ("interactions", "^")):
         values = steps[column].to_numpy()
         ax.plot(steps["step"], 100 * values / values[0], marker=marker,
@@ -225,9 +231,9 @@ def plot_user_timeline(data: SequenceData, user_index: int, ax=None, last: int =
     genres = data.items["primary_genre"].to_numpy()[shown]
     genres = ["<none>" if pd.isna(g) else str(g) for g in genres]
     # tab10 without its first three colours: blue/orange/green mean training/validation/test
-    genre_palette = _PALETTE[3:]
+    genre_palette = PALETTE[3:]
     colors = {g: genre_palette[i % len(genre_palette)] for i, g in enumerate(dict.fromkeys(genres))}
-    ax = _axes(ax, (7, 0.32 * len(shown) + 1.0))
+    ax = axes_or_new(ax, (7, 0.32 * len(shown) + 1.0))
     positions = np.arange(first, first + len(shown))
     ax.scatter(np.zeros(len(shown)), positions, c=[colors[g] for g in genres], s=60, zorder=3)
     ax.plot(np.zeros(len(shown)), positions, color="grey", linewidth=1, zorder=2)
@@ -286,7 +292,7 @@ def plot_leave_one_out(sequences_or_lengths, n_users: int = 8, align: str = "rig
     users = np.arange(min(n_users, len(lengths))) if users is None else np.asarray(users)
     lengths = lengths[users]
     width = int(min(lengths.max(), max_len))
-    ax = _axes(ax, (10, 0.4 * len(users) + 1.6))
+    ax = axes_or_new(ax, (10, 0.4 * len(users) + 1.6))
     _draw_cells(ax, _split_grid(lengths, width, align))
     ax.set_yticks(np.arange(len(users)), [f"user {u} ({n} items)" for u, n in zip(users, lengths)])
     ticks = np.arange(width)[::5] if align == "left" else np.arange(width - 1, -1, -5)[::-1]
@@ -320,7 +326,7 @@ def plot_evaluation_inputs(length: int = 10, ax=None):
         [train] * (length - 2) + [_CELL["validation"], hidden],
         [train] * (length - 2) + [_CELL["validation"], _CELL["test"]],
     ])
-    ax = _axes(ax, (8, 2.2))
+    ax = axes_or_new(ax, (8, 2.2))
     _draw_cells(ax, rows)
     for row, col in ((1, length - 2), (2, length - 1)):
         ax.text(col, row, "?", ha="center", va="center", color="white", fontweight="bold", fontsize=13)

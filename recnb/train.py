@@ -321,7 +321,7 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
         for first in bar:
             group = batches[first:first + tc.accumulation]  # the last group of an epoch may be shorter
             loss_sum, positions = accumulate_gradients(
-                model, [_trimmed(inputs[rows], targets[rows], device) for rows in group],
+                model, [trim_padding(inputs[rows], targets[rows], device) for rows in group],
                 scaler, dtype if tc.amp else None)
             if math.isfinite(loss_sum):  # a NaN/inf batch is skipped by the optimizer step below
                 total_loss += loss_sum
@@ -364,7 +364,7 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
                        Path(checkpoint) if checkpoint is not None else None, peak_memory_mib(device))
 
 
-def _trimmed(x: torch.Tensor, y: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor]:
+def trim_padding(x: torch.Tensor, y: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor]:
     """Drop the leading columns that are padding in every row (positions count from the right)."""
     width = max(int((x != 0).sum(1).max()), 1)
     return x[:, -width:].to(device), y[:, -width:].to(device)
