@@ -190,6 +190,63 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_compare(args: argparse.Namespace) -> int:
+    """Every baseline and SASRec on the test split: print the table, write the CSV and the chart."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # a file, never a window
+    import matplotlib.pyplot as plt
+
+    from .comparison import (PUBLISHED, comparison_table, default_checkpoint, default_output_dir,
+                             evaluate_models, fit_models, format_table, save_figure, write_csv)
+    from .comparison_plots import plot_comparison_chart
+    from .config import seed_everything
+    from .data import load_dataset
+    from .split import leave_one_out
+    from .train import load_checkpoint
+
+    if args.train and args.checkpoint:
+        raise ValueError("Give --checkpoint (use a trained model) or --train (train one now), not both.")
+    start = time.perf_counter()
+    data = load_dataset(args.dataset, args.data_dir, min_user_interactions=args.min_user,
+                        min_item_interactions=args.min_item, download=not args.no_download)
+    split = leave_one_out(data.sequences)
+    if args.train:
+        sasrec, source = _train_for_compare(args, data, split), f"trained now ({args.epochs} epochs)"
+    else:
+        path = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
+        sasrec, _ = load_checkpoint(path, data)  # refuses a checkpoint trained on other items
+        source = str(path)
+    seed_everything(args.seed)
+    models = fit_models(data, split, sasrec=sasrec, alpha=args.alpha)
+    results = evaluate_models(models, split, "test")
+    table = comparison_table(results)
+    output = default_output_dir()
+    csv_path = write_csv(table, args.csv or output / "comparison.csv")
+    references = {"published SASRec": PUBLISHED["SASRec, full cross-entropy (RecSys 2023)"]["HR@10"]}
+    ax = plot_comparison_chart(table, references=references,
+                               title=f"HR@10 on {data.name} test: {split.n_users:,} users, full ranking over "
+                                     f"{data.n_items:,} films")
+    chart_path = save_figure(ax.figure, args.chart or output / "baseline_comparison.png")
+    plt.close(ax.figure)
+    print(f"{data.name}, test split, {split.n_users:,} users, full ranking over {data.n_items:,} items "
+          f"(seen items masked); hybrid alpha {models['hybrid'].alpha:g} (chosen on validation unless given); "
+          f"SASRec: {source}")
+    print(format_table(table))
+    print(f"wrote {csv_path} and {chart_path} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _train_for_compare(args, data, split):
+    """A compact SASRec trained now with the committed checkpoint's recipe (cosine schedule, lr 2e-3)."""
+    from .model import config_from_preset
+    from .train import TrainConfig, train_sasrec
+
+    config = config_from_preset("compact", data.n_items, len(data.genre_names), len(data.year_bucket_labels))
+    train_config = TrainConfig(epochs=args.epochs, lr=2e-3, schedule="cosine", patience=args.epochs, seed=args.seed)
+    return train_sasrec(data, split, config, train_config).model
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m recnb", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"recnb {__version__}")
@@ -240,6 +297,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     train.add_argument("--record-command", action="store_true", help="store this command line in the checkpoint")
     train.set_defaults(run=run_train)
+
+    compare = commands.add_parser("compare", help="every model on the test split: table, CSV and chart (the main job)")
+    add_data_arguments(compare)
+    compare.add_argument("--checkpoint", default=None,
+                         help="SASRec checkpoint (default: the committed checkpoints/sasrec_compact_ml1m.pt)")
+    compare.add_argument("--train", action="store_true", help="train a compact SASRec now instead of loading one")
+    compare.add_argument("--epochs", type=int, default=40, help="with --train: epochs (default 40)")
+    compare.add_argument("--alpha", type=float, default=None,
+                         help="hybrid's Markov weight (default: chosen on the validation split)")
+    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("--csv", default=None, help="where to write the table (default: assets/comparison.csv)")
+    compare.add_argument("--chart", default=None,
+                         help="where to draw the chart (default: assets/baseline_comparison.png)")
+    compare.set_defaults(run=run_compare)
 
     export = commands.add_parser("export", help="copy a checkpoint without its training state, for sharing")
     export.add_argument("--checkpoint", required=True)

@@ -1,0 +1,367 @@
+"""Interactive explorers of notebook 09: what each model recommends to a user, and where SASRec looks.
+
+Both explorers keep their logic in plain methods and attributes (``show``,
+``history``, ``recommendations``, ``matrix``, ``top_attended``, ``message``), so
+tests drive them from Python by setting the controls' values; the widgets only
+display that state. Bad input (an unknown user, a title that matches nothing,
+a checkpoint for other data) becomes a message in the widget, never a traceback.
+
+>>> RecommendationExplorer(data, split, models)          # in a notebook cell: shows itself
+>>> AttentionExplorer.from_checkpoint(path, data, split)
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import display
+
+from .baseline_plots import shorten
+from .comparison import display_name
+from .evaluate import Model, _score_function
+from .model_plots import plot_attention_weights
+from .split import LeaveOneOutSplit, evaluation_inputs, pad_histories
+
+
+class ExplorerInputError(ValueError):
+    """Input an explorer cannot show (unknown user, no matching film); its text is shown in the widget."""
+
+
+# ----------------------------------------------------------------------------- shared look-ups
+def user_position(data, split: LeaveOneOutSplit, user_id) -> int:
+    """Position in ``split`` of the user with MovieLens id ``user_id`` (as typed: text or number)."""
+    text = str(user_id).strip()
+    if not text.lstrip("-").isdigit():
+        raise ExplorerInputError(f"User id {text!r} is not a number: type a MovieLens user id such as "
+                                 f"{int(data.user_ids[split.users[0]])}.")
+    ids = data.user_ids[split.users]
+    found = np.flatnonzero(ids == int(text))
+    if len(found) == 0:
+        raise ExplorerInputError(f"No user {text} in {data.name} after filtering (ids run {ids.min()} to "
+                                 f"{ids.max()}; some may be filtered out). Or search by a film they watched.")
+    return int(found[0])
+
+
+def users_who_watched(data, split: LeaveOneOutSplit, title: str, limit: int = 200,
+                      histories: list[np.ndarray] | None = None) -> tuple[str, list[int]]:
+    """The film best matching ``title`` (case-insensitive substring; the most watched if several) and the
+    MovieLens ids of up to ``limit`` users with it in their history (the input at test time)."""
+    query = str(title).strip().lower()
+    if not query:
+        raise ExplorerInputError("Type part of a film title, e.g. 'Godfather'.")
+    titles = data.items["title"].iloc[1:]
+    matches = titles.index[titles.str.lower().str.contains(query, regex=False)].to_numpy()
+    if len(matches) == 0:
+        raise ExplorerInputError(f"No film title contains {title!r}. Try a shorter part of the title "
+                                 "(titles are in English, e.g. 'Star Wars').")
+    histories = evaluation_inputs(split, "test")[0] if histories is None else histories
+    items = np.concatenate(histories)
+    owners = np.repeat(np.arange(len(histories)), [len(h) for h in histories])   # user position of each item
+    hit = np.isin(items, matches)
+    item = int(np.bincount(items[hit], minlength=data.n_items + 1).argmax())      # the most watched match
+    users = np.unique(owners[items == item])[:limit]
+    return str(data.items.at[item, "title"]), [int(u) for u in data.user_ids[split.users[users]]]
+
+
+def history_timeline(data, items: np.ndarray, last: int | None = None) -> pd.DataFrame:
+    """A history (item ids, oldest first) as a table of title, year and genres: the most recent ``last`` films."""
+    items = np.asarray(items)
+    order = np.arange(1, len(items) + 1)
+    if last is not None:
+        items, order = items[-last:], order[-last:]
+    table = data.items.loc[items, ["title", "year", "genres"]].reset_index(drop=True)
+    table.insert(0, "#", order)
+    table["item_id"] = items
+    return table
+
+
+def top_recommendations(model: Model, data, history: np.ndarray, k: int = 10) -> pd.DataFrame:
+    """The ``k`` best-scored films not in ``history``: item id, title, year, genres, score."""
+    if getattr(model, "training", False):
+        model.eval()
+    with torch.no_grad():
+        scores = _score_function(model)(pad_histories([history]))[0].double().cpu().clone()
+    scores[0] = -np.inf
+    scores[torch.as_tensor(history)] = -np.inf
+    top = scores.topk(min(k, int(torch.isfinite(scores).sum()))).indices.numpy()
+    table = data.items.loc[top, ["title", "year", "genres"]].reset_index(drop=True)
+    table.insert(0, "item_id", top)
+    table["score"] = scores[top].numpy()
+    table.index = pd.RangeIndex(1, len(top) + 1, name="rank")
+    return table
+
+
+def _error_html(text: str) -> str:
+    return f'<div class="recnb-error" style="color:#b00020;font-weight:bold">⚠ {html.escape(text)}</div>'
+
+
+def _note_html(text: str) -> str:
+    return f'<div class="recnb-note" style="color:#555">{html.escape(text)}</div>'
+
+
+def load_sasrec_or_message(checkpoint, data):
+    """(model, None) from a checkpoint, or (None, message) saying why it cannot be used with ``data``."""
+    from .train import load_checkpoint
+
+    try:
+        model, _ = load_checkpoint(checkpoint, data)
+        return model, None
+    except (FileNotFoundError, ValueError, RuntimeError, KeyError) as error:
+        return None, f"SASRec is not available: {error}"
+
+
+# ----------------------------------------------------------------------------- recommendations
+class RecommendationExplorer:
+    """Choose a user (by id, or via a film in their history); see their timeline and each model's top K.
+
+    ``models`` maps names (``"markov"``, ``"sasrec"``, ...) to fitted models. The
+    held-out test film is marked ★ wherever a model ranks it in its top K.
+    """
+
+    def __init__(self, data, split: LeaveOneOutSplit, models: Mapping[str, Model], k: int = 10,
+                 timeline_rows: int = 12, user_id=None, warning: str | None = None):
+        self.data, self.split, self.models = data, split, dict(models)
+        self.timeline_rows, self.warning = timeline_rows, warning
+        self.histories, self.targets = evaluation_inputs(split, "test")
+        first = int(data.user_ids[split.users[0]]) if user_id is None else user_id
+        names = list(self.models)
+        self.user = W.Text(value=str(first), description="User id", continuous_update=False)
+        self.search = W.Text(value="", placeholder="part of a title, e.g. Alien", description="Film",
+                             continuous_update=False)
+        self.matches = W.Dropdown(options=[], description="Watched by", disabled=True)
+        self.k = W.Dropdown(options=[5, 10, 20], value=k if k in (5, 10, 20) else 10, description="Top K")
+        self.shown_models = W.SelectMultiple(options=[(display_name(n), n) for n in names], value=tuple(names),
+                                             description="Models", rows=min(6, len(names)))
+        self.status, self.timeline, self.lists = W.HTML(), W.HTML(), W.HTML()
+        for widget, name in [(self.user, "user"), (self.search, "search"), (self.matches, "matches"),
+                             (self.k, "k"), (self.status, "status"), (self.timeline, "timeline"),
+                             (self.lists, "lists")]:
+            widget.add_class(f"recnb-rec-{name}")
+        self.widget = W.VBox([
+            W.HBox([W.VBox([self.user, self.search, self.matches]), W.VBox([self.k, self.shown_models])]),
+            self.status, self.timeline, self.lists,
+        ])
+        self.widget.add_class("recnb-recommendation-explorer")
+        self.user_id: int | None = None
+        self.history: pd.DataFrame = pd.DataFrame()
+        self.recommendations: dict[str, pd.DataFrame] = {}
+        self.message = ""
+        self.user.observe(lambda change: self.show(change["new"]), names="value")
+        self.search.observe(lambda change: self.find(change["new"]), names="value")
+        self.matches.observe(self._on_match, names="value")
+        self.k.observe(lambda change: self.show(self.user.value), names="value")
+        self.shown_models.observe(lambda change: self.show(self.user.value), names="value")
+        self.show(first)
+
+    def _ipython_display_(self):
+        display(self.widget)
+
+    def find(self, title: str) -> None:
+        """List the users who watched the film matching ``title``; choosing one shows them."""
+        try:
+            film, users = users_who_watched(self.data, self.split, title, histories=self.histories)
+        except ExplorerInputError as error:
+            self.matches.options, self.matches.disabled = [], True
+            self._fail(str(error))
+            return
+        if not users:
+            self.matches.options, self.matches.disabled = [], True
+            self._fail(f"Nobody in the test histories watched {film}.")
+            return
+        self.matches.options = [(f"user {u}", u) for u in users]
+        self.matches.disabled = False
+        self.status.value = _note_html(f"{len(users)} users watched {film}"
+                                       f"{' (first 200 listed)' if len(users) == 200 else ''}: choose one.")
+
+    def _on_match(self, change) -> None:
+        if change["new"] is not None:
+            self.user.value = str(change["new"])  # triggers show()
+
+    def _fail(self, text: str) -> None:
+        self.message = text
+        self.status.value = _error_html(text)
+
+    def show(self, user_id) -> None:
+        """Show the timeline and every chosen model's top K for ``user_id`` (a MovieLens user id)."""
+        try:
+            position = user_position(self.data, self.split, user_id)
+        except ExplorerInputError as error:
+            self._fail(str(error))
+            self.timeline.value, self.lists.value = "", ""
+            self.history, self.recommendations, self.user_id = pd.DataFrame(), {}, None
+            return
+        self.user_id, self.position = int(str(user_id).strip()), position
+        history, target = self.histories[position], int(self.targets[position])
+        self.history = history_timeline(self.data, history, self.timeline_rows)
+        self.recommendations = {name: top_recommendations(self.models[name], self.data, history, self.k.value)
+                                for name in self.shown_models.value}
+        self.target = target
+        self.message = ""
+        notes = [f"User {self.user_id}: {len(history)} films watched; the held-out next film is "
+                 f"{self.data.items.at[target, 'title']} (★ where a model ranks it in its top {self.k.value})."]
+        if len(history) < 5:
+            notes.append("A short history: the models have little to go on, and the sequence models lean on "
+                         "the last film or on popularity.")
+        if self.warning:
+            notes.append(self.warning)
+        self.status.value = "".join(_note_html(n) for n in notes)
+        self.timeline.value = self._timeline_html()
+        self.lists.value = self._lists_html()
+
+    def _timeline_html(self) -> str:
+        total = len(self.histories[self.position])
+        rows = "".join(
+            f"<tr><td>{r['#']}</td><td>{html.escape(str(r['title']))}</td><td>{_year(r['year'])}</td>"
+            f"<td>{html.escape(str(r['genres']).replace('|', ', '))}</td></tr>" for _, r in self.history.iterrows())
+        hidden = total - len(self.history)
+        head = f"<b>History, oldest to newest</b>{f' (the last {len(self.history)} of {total})' if hidden else ''}"
+        return (f"{head}<table class='recnb-timeline' style='font-size:90%'>"
+                f"<tr><th>#</th><th>title</th><th>year</th><th>genres</th></tr>{rows}</table>")
+
+    def _lists_html(self) -> str:
+        columns = []
+        for name, table in self.recommendations.items():
+            hit = table.index[table["item_id"] == self.target]
+            caption = f"{display_name(name)}: " + (f"★ at rank {hit[0]}" if len(hit) else "held-out film not in list")
+            rows = "".join(
+                f"<tr style='{'background:#ffe08a;font-weight:bold' if r['item_id'] == self.target else ''}'>"
+                f"<td>{rank}{' ★' if r['item_id'] == self.target else ''}</td>"
+                f"<td title='{html.escape(str(r['genres']))}'>{html.escape(shorten(r['title'], 34))}</td>"
+                f"<td>{r['score']:.3g}</td></tr>" for rank, r in table.iterrows())
+            columns.append(f"<div class='recnb-list' data-model='{name}' style='margin:0 14px 10px 0'>"
+                           f"<b>{html.escape(caption)}</b><table style='font-size:85%'>"
+                           f"<tr><th>#</th><th>film</th><th>score</th></tr>{rows}</table></div>")
+        return f"<div style='display:flex;flex-wrap:wrap'>{''.join(columns)}</div>"
+
+
+def _year(value) -> str:
+    return "" if pd.isna(value) else str(int(value))
+
+
+# ----------------------------------------------------------------------------- attention
+class AttentionExplorer:
+    """Choose a user, a layer and a head; see SASRec's attention over the last N films of their history.
+
+    The heatmap's rows are the positions predicting (queries), its columns the films
+    attended to (keys); above the diagonal is blank because the causal mask hides the
+    future. Below, the films the last position (the one that makes the recommendation)
+    attends to most. Weights are computed over the whole history the model reads; the
+    window shows the last N, so a row can sum to less than 1 where older films take the rest.
+    """
+
+    def __init__(self, model, data, split: LeaveOneOutSplit, last_n: int = 15, user_id=None,
+                 message: str | None = None):
+        self.model, self.data, self.split = model, data, split
+        self.histories, _ = evaluation_inputs(split, "test")
+        n_layers = model.config.n_layers if model is not None else 1
+        n_heads = model.config.n_heads if model is not None else 1
+        first = int(data.user_ids[split.users[0]]) if user_id is None else user_id
+        self.user = W.Text(value=str(first), description="User id", continuous_update=False)
+        self.layer = W.Dropdown(options=[(f"layer {i + 1}", i) for i in range(n_layers)], value=n_layers - 1,
+                                description="Layer")
+        self.head = W.Dropdown(options=[(f"head {i + 1}", i) for i in range(n_heads)], value=0, description="Head")
+        self.last_n = W.IntSlider(value=last_n, min=3, max=40, description="Last N", continuous_update=False)
+        self.status, self.top_list, self.figure_output = W.HTML(), W.HTML(), W.Output()
+        for widget, name in [(self.user, "user"), (self.layer, "layer"), (self.head, "head"),
+                             (self.last_n, "last-n"), (self.status, "status"), (self.top_list, "top"),
+                             (self.figure_output, "heatmap")]:
+            widget.add_class(f"recnb-att-{name}")
+        self.widget = W.VBox([W.HBox([self.user, self.layer, self.head, self.last_n]), self.status,
+                              W.HBox([self.figure_output, self.top_list])])
+        self.widget.add_class("recnb-attention-explorer")
+        self.user_id: int | None = None
+        self.weights: list[np.ndarray] = []        # per layer: (H, L, L) for the current user
+        self.items = np.zeros(0, dtype=np.int64)   # the films the model reads, oldest first
+        self.matrix = np.zeros((0, 0))
+        self.labels: list[str] = []
+        self.top_attended = pd.DataFrame()
+        self.figure = None
+        self.message = ""
+        if model is None:
+            self._fail(message or "No model to inspect.")
+            for control in (self.user, self.layer, self.head, self.last_n):
+                control.disabled = True
+            return
+        self.user.observe(lambda change: self.show(change["new"]), names="value")
+        for control in (self.layer, self.head, self.last_n):
+            control.observe(lambda change: self.draw(), names="value")
+        self.show(first)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint, data, split: LeaveOneOutSplit, **options) -> AttentionExplorer:
+        """An explorer for a saved SASRec; if it cannot be loaded for ``data``, one that says why."""
+        model, message = load_sasrec_or_message(checkpoint, data)
+        return cls(model, data, split, message=message, **options)
+
+    def _ipython_display_(self):
+        display(self.widget)
+
+    def _fail(self, text: str) -> None:
+        self.message = text
+        self.status.value = _error_html(text)
+
+    def show(self, user_id) -> None:
+        """Run the model once on ``user_id``'s history (kept for every layer and head), then draw."""
+        try:
+            position = user_position(self.data, self.split, user_id)
+        except ExplorerInputError as error:
+            self._fail(str(error))
+            self.top_list.value, self.matrix, self.top_attended, self.user_id = "", np.zeros((0, 0)), pd.DataFrame(), None
+            self.figure_output.clear_output()
+            return
+        self.user_id, self.position = int(str(user_id).strip()), position
+        self.items = self.histories[position][-self.model.config.max_len:]
+        self.model.eval()
+        with torch.inference_mode():
+            _, attention = self.model(pad_histories([self.items]), return_attention=True)
+        self.weights = [layer[0].float().numpy() for layer in attention]   # each (H, L, L)
+        self.draw()
+
+    def draw(self) -> None:
+        """Redraw for the current layer, head and window (no new forward pass)."""
+        if self.user_id is None:
+            return
+        length = len(self.items)
+        window = min(self.last_n.value, length)
+        weights = self.weights[self.layer.value][self.head.value]
+        self.matrix = weights[-window:, -window:]
+        shown = self.items[-window:]
+        self.labels = [shorten(t, 28) for t in self.data.titles(shown)]
+        total = len(self.histories[self.position])
+        read = f"the last {length} of its {total} films (max_len)" if total > length else f"all {length} films"
+        notes = [f"User {self.user_id}: the model reads {read}; showing the last {window}."]
+        if length < self.last_n.value:
+            notes.append(f"This history has only {length} film{'s' if length != 1 else ''}, fewer than the "
+                         f"{self.last_n.value} asked for: all are shown.")
+        if length == 1:
+            notes.append("With one film the only thing to attend to is itself (weight 1).")
+        self.message = ""
+        self.status.value = "".join(_note_html(n) for n in notes)
+        last = weights[-1]                                        # the query that makes the recommendation
+        order = np.argsort(-last, kind="stable")[: min(8, length)]
+        self.top_attended = pd.DataFrame({
+            "positions back": length - 1 - order,
+            "title": self.data.titles(self.items[order]),
+            "weight": last[order],
+        })
+        rows = "".join(f"<tr><td>{r['positions back']}</td><td>{html.escape(shorten(r['title'], 40))}</td>"
+                       f"<td>{r['weight']:.3f}</td></tr>" for _, r in self.top_attended.iterrows())
+        self.top_list.value = (
+            f"<b>The last position attends most to</b> (layer {self.layer.value + 1}, head {self.head.value + 1})"
+            f"<table class='recnb-top-attended' style='font-size:90%'><tr><th>back</th><th>film</th>"
+            f"<th>weight</th></tr>{rows}</table><small>0 back = the film just watched</small>")
+        figure, ax = plt.subplots(figsize=(6.4, 5.6), layout="constrained")
+        plot_attention_weights(self.matrix, self.labels, ax=ax, annotate=False,
+                               title=f"User {self.user_id}: layer {self.layer.value + 1}, head {self.head.value + 1}, "
+                                     f"last {window} films")
+        self.figure = figure
+        with self.figure_output:
+            self.figure_output.clear_output(wait=True)
+            display(figure)
+        plt.close(figure)
