@@ -1,0 +1,119 @@
+"""The explorers of notebook 09, driven from Python: set the controls, assert on what they show."""
+
+import html
+
+import numpy as np
+import pytest
+
+from recnb.baseline_plots import shorten
+from recnb.comparison import default_checkpoint, fit_models
+from recnb.split import evaluation_inputs, leave_one_out
+from recnb.train import load_checkpoint
+from recnb.widgets import AttentionExplorer, RecommendationExplorer, history_timeline, users_who_watched
+
+
+@pytest.fixture(scope="module")
+def sasrec(ml1m):
+    return load_checkpoint(default_checkpoint(), ml1m)[0]
+
+
+@pytest.fixture(scope="module")
+def models(ml1m, ml1m_split, sasrec):
+    return fit_models(ml1m, ml1m_split, sasrec=sasrec, alpha=0.9, names=("popularity", "markov"))
+
+
+def test_recommendations_follow_the_user_control(ml1m, ml1m_split, models):
+    explorer = RecommendationExplorer(ml1m, ml1m_split, models, k=10)
+    first = {name: table["item_id"].tolist() for name, table in explorer.recommendations.items()}
+    assert set(first) == {"popularity", "markov", "sasrec"} and all(len(v) == 10 for v in first.values())
+    explorer.user.value = "42"
+    assert explorer.user_id == 42 and explorer.message == ""
+    position = int(np.flatnonzero(ml1m.user_ids[ml1m_split.users] == 42)[0])
+    history, target = evaluation_inputs(ml1m_split, "test")[0][position], ml1m_split.test[position]
+    assert explorer.history["item_id"].tolist() == history[-12:].tolist()   # the timeline is this user's
+    markov = explorer.recommendations["markov"]["item_id"].tolist()
+    assert markov != first["markov"] and not set(markov) & set(history)      # new list, nothing seen twice
+    assert ml1m.items.at[int(target), "title"] in explorer.status.value        # the held-out film is named
+    assert all(html.escape(shorten(ml1m.items.at[i, "title"], 34)) in explorer.lists.value for i in markov)
+    explorer.k.value = 5
+    assert all(len(t) == 5 for t in explorer.recommendations.values())
+    explorer.shown_models.value = ("sasrec",)
+    assert list(explorer.recommendations) == ["sasrec"] and "Markov chain" not in explorer.lists.value
+
+
+def test_held_out_film_is_marked_when_ranked(ml1m, ml1m_split, models):
+    explorer = RecommendationExplorer(ml1m, ml1m_split, models, k=20)
+    histories, targets = evaluation_inputs(ml1m_split, "test")
+    for position in range(300):  # find a user whose next film SASRec puts in its top 20
+        explorer.user.value = str(ml1m.user_ids[ml1m_split.users[position]])
+        table = explorer.recommendations["sasrec"]
+        if targets[position] in table["item_id"].values:
+            rank = int(table.index[table["item_id"] == targets[position]][0])
+            assert f"★ at rank {rank}" in explorer.lists.value
+            return
+    pytest.fail("no user in 300 had the held-out film in SASRec's top 20")
+
+
+def test_bad_input_shows_a_message_not_a_traceback(ml1m, ml1m_split, models):
+    explorer = RecommendationExplorer(ml1m, ml1m_split, models)
+    explorer.user.value = "999999"
+    assert "No user 999999" in explorer.message and "recnb-error" in explorer.status.value
+    assert explorer.recommendations == {} and explorer.lists.value == ""
+    explorer.user.value = "Alice"
+    assert "not a number" in explorer.message
+    explorer.search.value = "no such film xyz"
+    assert "No film title contains" in explorer.message and explorer.matches.disabled
+
+
+def test_search_by_title_lists_users_who_watched_it(ml1m, ml1m_split, models):
+    film, users = users_who_watched(ml1m, ml1m_split, "godfather: part ii")
+    assert film == "Godfather: Part II, The (1974)" and len(users) == 200
+    explorer = RecommendationExplorer(ml1m, ml1m_split, models)
+    explorer.search.value = "Godfather: Part II"
+    assert not explorer.matches.disabled and len(explorer.matches.options) == 200
+    explorer.matches.value = explorer.matches.options[5][1]
+    assert explorer.user_id == users[5]
+    item = int(ml1m.items.index[ml1m.items["title"] == film][0])
+    position = int(np.flatnonzero(ml1m.user_ids[ml1m_split.users] == users[5])[0])
+    assert item in evaluation_inputs(ml1m_split, "test")[0][position]
+
+
+def test_attention_explorer_draws_the_chosen_head(ml1m, ml1m_split, sasrec):
+    explorer = AttentionExplorer(sasrec, ml1m, ml1m_split, last_n=12)
+    assert explorer.matrix.shape == (12, 12)
+    assert np.allclose(np.triu(explorer.matrix, 1), 0)                  # causal: nothing above the diagonal
+    full = explorer.weights[explorer.layer.value][explorer.head.value]
+    assert np.allclose(full.sum(-1), 1, atol=1e-5)                       # every row over the whole history
+    image = explorer.figure.axes[0].collections[0].get_array()
+    before, top_before = explorer.matrix.copy(), explorer.top_attended.copy()
+    explorer.head.value = 1
+    assert not np.allclose(explorer.matrix, before)                      # another head, another picture
+    assert not np.allclose(explorer.figure.axes[0].collections[0].get_array(), image)
+    explorer.user.value = "42"
+    assert explorer.user_id == 42
+    last = explorer.weights[explorer.layer.value][explorer.head.value][-1]
+    assert explorer.top_attended["weight"].iloc[0] == pytest.approx(last.max())
+    assert explorer.top_attended["positions back"].iloc[0] == len(last) - 1 - int(last.argmax())
+    assert not top_before.equals(explorer.top_attended)
+    assert all(html.escape(shorten(t, 40)) in explorer.top_list.value for t in explorer.top_attended["title"])
+    explorer.user.value = "0"
+    assert "No user 0" in explorer.message and explorer.matrix.shape == (0, 0)
+
+
+def test_short_histories_degrade_clearly(ml1m, sasrec):
+    short = leave_one_out([s[:3] for s in ml1m.sequences[:30]])       # two films before the test item
+    explorer = AttentionExplorer(sasrec, ml1m, short, last_n=15)
+    assert explorer.matrix.shape == (2, 2) and "only 2 films" in explorer.status.value
+    tiny = leave_one_out([s[:2] for s in ml1m.sequences[:5]] + [s[:3] for s in ml1m.sequences[5:8]])
+    recs = RecommendationExplorer(ml1m, tiny, {"sasrec": sasrec})
+    assert "A short history" in recs.status.value and len(recs.recommendations["sasrec"]) == 10
+    assert history_timeline(ml1m, np.array([5, 6]), last=12)["#"].tolist() == [1, 2]
+
+
+def test_a_checkpoint_for_other_data_is_reported_in_the_widget(synthetic, ml1m_split):
+    split = leave_one_out(synthetic.sequences)
+    explorer = AttentionExplorer.from_checkpoint(default_checkpoint(), synthetic, split)
+    assert "SASRec is not available" in explorer.message and "trained on 'ml-1m'" in explorer.message
+    assert explorer.user.disabled and "recnb-error" in explorer.status.value
+    missing = AttentionExplorer.from_checkpoint("no/such/file.pt", synthetic, split)
+    assert "No checkpoint at" in missing.message
