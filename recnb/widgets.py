@@ -25,7 +25,6 @@ from IPython.display import display
 from .baseline_plots import shorten
 from .comparison import display_name
 from .evaluate import Model, _score_function
-from .model_plots import plot_attention_weights
 from .split import LeaveOneOutSplit, evaluation_inputs, pad_histories
 
 
@@ -95,6 +94,27 @@ def top_recommendations(model: Model, data, history: np.ndarray, k: int = 10) ->
     table["score"] = scores[top].numpy()
     table.index = pd.RangeIndex(1, len(top) + 1, name="rank")
     return table
+
+
+def attention_heatmap(matrix: np.ndarray, labels: list[str], title: str):
+    """A light heatmap for the widget (plain ``imshow``: answers faster than the notebooks' seaborn figure).
+
+    Masked cells (exactly 0: the future) are left blank, so the causal triangle shows.
+    """
+    figure, ax = plt.subplots(figsize=(6.4, 5.4), dpi=80, layout="constrained")
+    shown = np.ma.masked_where(matrix == 0, matrix)
+    image = ax.imshow(shown, cmap="rocket_r", vmin=0, vmax=max(float(matrix.max()), 1e-9))
+    ticks = np.arange(len(labels))
+    ax.set_xticks(ticks, labels, rotation=60, ha="right", rotation_mode="anchor", fontsize=8)
+    ax.set_yticks(ticks, labels, fontsize=8)
+    ax.set(xlabel="key: film attended to", ylabel="query: position predicting", title=title)
+    ax.grid(False)
+    figure.colorbar(image, ax=ax, shrink=0.7, label="attention weight")
+    return figure
+
+
+def _genres(value) -> str:
+    return ", ".join(value) if isinstance(value, (tuple, list)) else str(value).replace("|", ", ")
 
 
 def _error_html(text: str) -> str:
@@ -218,7 +238,7 @@ class RecommendationExplorer:
         total = len(self.histories[self.position])
         rows = "".join(
             f"<tr><td>{r['#']}</td><td>{html.escape(str(r['title']))}</td><td>{_year(r['year'])}</td>"
-            f"<td>{html.escape(str(r['genres']).replace('|', ', '))}</td></tr>" for _, r in self.history.iterrows())
+            f"<td>{html.escape(_genres(r['genres']))}</td></tr>" for _, r in self.history.iterrows())
         hidden = total - len(self.history)
         head = f"<b>History, oldest to newest</b>{f' (the last {len(self.history)} of {total})' if hidden else ''}"
         return (f"{head}<table class='recnb-timeline' style='font-size:90%'>"
@@ -232,7 +252,7 @@ class RecommendationExplorer:
             rows = "".join(
                 f"<tr style='{'background:#ffe08a;font-weight:bold' if r['item_id'] == self.target else ''}'>"
                 f"<td>{rank}{' ★' if r['item_id'] == self.target else ''}</td>"
-                f"<td title='{html.escape(str(r['genres']))}'>{html.escape(shorten(r['title'], 34))}</td>"
+                f"<td title='{html.escape(_genres(r['genres']))}'>{html.escape(shorten(r['title'], 34))}</td>"
                 f"<td>{r['score']:.3g}</td></tr>" for rank, r in table.iterrows())
             columns.append(f"<div class='recnb-list' data-model='{name}' style='margin:0 14px 10px 0'>"
                            f"<b>{html.escape(caption)}</b><table style='font-size:85%'>"
@@ -356,10 +376,9 @@ class AttentionExplorer:
             f"<b>The last position attends most to</b> (layer {self.layer.value + 1}, head {self.head.value + 1})"
             f"<table class='recnb-top-attended' style='font-size:90%'><tr><th>back</th><th>film</th>"
             f"<th>weight</th></tr>{rows}</table><small>0 back = the film just watched</small>")
-        figure, ax = plt.subplots(figsize=(6.4, 5.6), layout="constrained")
-        plot_attention_weights(self.matrix, self.labels, ax=ax, annotate=False,
-                               title=f"User {self.user_id}: layer {self.layer.value + 1}, head {self.head.value + 1}, "
-                                     f"last {window} films")
+        figure = attention_heatmap(self.matrix, self.labels,
+                                   f"User {self.user_id}: layer {self.layer.value + 1}, "
+                                   f"head {self.head.value + 1}, last {window} films")
         self.figure = figure
         with self.figure_output:
             self.figure_output.clear_output(wait=True)

@@ -84,11 +84,12 @@ def test_attention_explorer_draws_the_chosen_head(ml1m, ml1m_split, sasrec):
     assert np.allclose(np.triu(explorer.matrix, 1), 0)                  # causal: nothing above the diagonal
     full = explorer.weights[explorer.layer.value][explorer.head.value]
     assert np.allclose(full.sum(-1), 1, atol=1e-5)                       # every row over the whole history
-    image = explorer.figure.axes[0].collections[0].get_array()
+    image = explorer.figure.axes[0].images[0].get_array().filled(0)
+    assert np.allclose(image, explorer.matrix)                             # the heatmap draws the matrix
     before, top_before = explorer.matrix.copy(), explorer.top_attended.copy()
     explorer.head.value = 1
     assert not np.allclose(explorer.matrix, before)                      # another head, another picture
-    assert not np.allclose(explorer.figure.axes[0].collections[0].get_array(), image)
+    assert not np.allclose(explorer.figure.axes[0].images[0].get_array().filled(0), image)
     explorer.user.value = "42"
     assert explorer.user_id == 42
     last = explorer.weights[explorer.layer.value][explorer.head.value][-1]
