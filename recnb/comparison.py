@@ -121,6 +121,14 @@ def format_table(table: pd.DataFrame) -> str:
     return shown.to_string()
 
 
+def _publish(temporary: str, path: Path) -> None:
+    """Give a finished temporary file the usual permissions (mkstemp makes it private), then rename it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
+    os.replace(temporary, path)
+
+
 def write_csv(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write ``table`` to ``path`` through a temporary file, so a failure never leaves half a file."""
     path = Path(path)
@@ -129,7 +137,7 @@ def write_csv(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     try:
         with os.fdopen(handle, "w", newline="") as file:
             table.to_csv(file, float_format="%.6f")
-        os.replace(temporary, path)
+        _publish(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
@@ -144,7 +152,7 @@ def save_figure(figure, path: str | os.PathLike, dpi: int = 150) -> Path:
     os.close(handle)
     try:
         figure.savefig(temporary, dpi=dpi, bbox_inches="tight")
-        os.replace(temporary, path)
+        _publish(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

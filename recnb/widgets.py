@@ -380,7 +380,16 @@ class AttentionExplorer:
                                    f"User {self.user_id}: layer {self.layer.value + 1}, "
                                    f"head {self.head.value + 1}, last {window} films")
         self.figure = figure
-        with self.figure_output:
-            self.figure_output.clear_output(wait=True)
-            display(figure)
+        if _in_ipython():  # outside a kernel (tests, scripts) there is nowhere to show it
+            with self.figure_output:
+                self.figure_output.clear_output(wait=True)
+                display(figure)
         plt.close(figure)
+
+
+def _in_ipython() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    return get_ipython() is not None

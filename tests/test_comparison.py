@@ -97,6 +97,7 @@ def test_write_csv_round_trips_and_leaves_no_temporary_file(tmp_path):
     path = write_csv(table, tmp_path / "out" / "comparison.csv")
     assert pd.read_csv(path, index_col="model")["HR@10"].tolist() == [0.1, 0.3]
     assert [p.name for p in path.parent.iterdir()] == ["comparison.csv"]
+    assert path.stat().st_mode & 0o044  # readable by others, like any file the user writes
 
 
 def test_compare_cli_writes_table_and_chart(ml1m_dir, tmp_path, capsys):
