@@ -182,8 +182,20 @@ class RecommendationExplorer:
     def _ipython_display_(self):
         display(self.widget)
 
+    @classmethod
+    def from_checkpoint(cls, checkpoint, data, split: LeaveOneOutSplit, baselines: Mapping[str, Model],
+                        **options) -> RecommendationExplorer:
+        """The ``baselines`` plus SASRec from ``checkpoint``; if it cannot be loaded for ``data``, the
+        baselines alone, with the reason shown in the widget."""
+        model, message = load_sasrec_or_message(checkpoint, data)
+        models = dict(baselines) if model is None else {**baselines, "sasrec": model}
+        return cls(data, split, models, warning=message, **options)
+
     def find(self, title: str) -> None:
         """List the users who watched the film matching ``title``; choosing one shows them."""
+        if not str(title).strip():  # the box was cleared: nothing to search, nothing wrong
+            self.matches.options, self.matches.disabled = [], True
+            return
         try:
             film, users = users_who_watched(self.data, self.split, title, histories=self.histories)
         except ExplorerInputError as error:
@@ -228,9 +240,7 @@ class RecommendationExplorer:
         if len(history) < 5:
             notes.append("A short history: the models have little to go on, and the sequence models lean on "
                          "the last film or on popularity.")
-        if self.warning:
-            notes.append(self.warning)
-        self.status.value = "".join(_note_html(n) for n in notes)
+        self.status.value = "".join(_note_html(n) for n in notes) + (_error_html(self.warning) if self.warning else "")
         self.timeline.value = self._timeline_html()
         self.lists.value = self._lists_html()
 

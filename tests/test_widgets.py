@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from recnb.baseline_plots import shorten
+from recnb.baselines import Popularity
 from recnb.comparison import default_checkpoint, fit_models
 from recnb.split import evaluation_inputs, leave_one_out
 from recnb.train import load_checkpoint
@@ -118,3 +119,10 @@ def test_a_checkpoint_for_other_data_is_reported_in_the_widget(synthetic, ml1m_s
     assert explorer.user.disabled and "recnb-error" in explorer.status.value
     missing = AttentionExplorer.from_checkpoint("no/such/file.pt", synthetic, split)
     assert "No checkpoint at" in missing.message
+    baselines = {"popularity": Popularity(synthetic.n_items).fit(split.train)}
+    recommendations = RecommendationExplorer.from_checkpoint(default_checkpoint(), synthetic, split, baselines)
+    assert list(recommendations.recommendations) == ["popularity"]           # still useful without SASRec
+    assert html.escape("trained on 'ml-1m'") in recommendations.status.value and "recnb-error" in recommendations.status.value
+    recommendations.search.value = "x"
+    recommendations.search.value = ""                                        # clearing the box is not an error
+    assert recommendations.matches.disabled
