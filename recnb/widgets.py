@@ -136,8 +136,23 @@ def load_sasrec_or_message(checkpoint, data):
         return None, f"SASRec is not available: {error}"
 
 
+class _Explorer:
+    """What both explorers share: showing themselves in a notebook, and reporting bad input in the widget."""
+
+    widget: W.Widget
+    status: W.HTML
+    message: str
+
+    def _ipython_display_(self):
+        display(self.widget)
+
+    def _fail(self, text: str) -> None:
+        self.message = text
+        self.status.value = _error_html(text)
+
+
 # ----------------------------------------------------------------------------- recommendations
-class RecommendationExplorer:
+class RecommendationExplorer(_Explorer):
     """Choose a user (by id, or via a film in their history); see their timeline and each model's top K.
 
     ``models`` maps names (``"markov"``, ``"sasrec"``, ...) to fitted models. The
@@ -179,9 +194,6 @@ class RecommendationExplorer:
         self.shown_models.observe(lambda change: self.show(self.user.value), names="value")
         self.show(first)
 
-    def _ipython_display_(self):
-        display(self.widget)
-
     @classmethod
     def from_checkpoint(cls, checkpoint, data, split: LeaveOneOutSplit, baselines: Mapping[str, Model],
                         **options) -> RecommendationExplorer:
@@ -214,10 +226,6 @@ class RecommendationExplorer:
     def _on_match(self, change) -> None:
         if change["new"] is not None:
             self.user.value = str(change["new"])  # triggers show()
-
-    def _fail(self, text: str) -> None:
-        self.message = text
-        self.status.value = _error_html(text)
 
     def show(self, user_id) -> None:
         """Show the timeline and every chosen model's top K for ``user_id`` (a MovieLens user id)."""
@@ -275,7 +283,7 @@ def _year(value) -> str:
 
 
 # ----------------------------------------------------------------------------- attention
-class AttentionExplorer:
+class AttentionExplorer(_Explorer):
     """Choose a user, a layer and a head; see SASRec's attention over the last N films of their history.
 
     The heatmap's rows are the positions predicting (queries), its columns the films
@@ -328,13 +336,6 @@ class AttentionExplorer:
         """An explorer for a saved SASRec; if it cannot be loaded for ``data``, one that says why."""
         model, message = load_sasrec_or_message(checkpoint, data)
         return cls(model, data, split, message=message, **options)
-
-    def _ipython_display_(self):
-        display(self.widget)
-
-    def _fail(self, text: str) -> None:
-        self.message = text
-        self.status.value = _error_html(text)
 
     def show(self, user_id) -> None:
         """Run the model once on ``user_id``'s history (kept for every layer and head), then draw."""
