@@ -123,9 +123,7 @@ def _drive_notebook(page, url: str, token: str, tmp_path: Path) -> list[Path]:
     page.wait_for_selector(".jp-Notebook .jp-Cell")
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", state="attached")
 
-    # Run all cells from the menu, as a student would.
-    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-    page.click("li.lm-Menu-item[data-command='runmenu:run-all']")
+    _run_all_cells(page)
     # JupyterLab renders cells far outside the viewport lazily: wait for them in the DOM, scroll to use them.
     page.wait_for_selector(".recnb-recommendation-explorer", state="attached")
     page.wait_for_selector(".recnb-attention-explorer .recnb-att-heatmap img", state="attached")
@@ -177,6 +175,33 @@ def _drive_notebook(page, url: str, token: str, tmp_path: Path) -> list[Path]:
         shots.append(tmp_path / f"{name}.png")
         explorer.screenshot(path=shots[-1])
     return shots
+
+
+def _run_all_cells(page, attempts: int = 3) -> None:
+    """Edit > Clear Outputs of All Cells, then Run > Run All Cells, as a student would, once the kernel is connected.
+
+    A click that lands while a fresh kernel is still connecting can be dropped (the
+    cells go back to ``[ ]``), so wait for the status bar's "Idle" and retry until the
+    first code cell has really run.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.wait_for_function("() => /\\|\\s*Idle/.test(document.querySelector('#jp-main-statusbar')?.textContent ?? '')")
+    for _ in range(attempts):
+        # Clear the saved outputs first, so a number in the first prompt proves this run executed it.
+        page.click(".lm-MenuBar-itemLabel:text-is('Edit')")
+        page.click("li.lm-Menu-item[data-command='editmenu:clear-all']")
+        page.wait_for_function("() => !/\\d/.test(document.querySelector('.jp-CodeCell .jp-InputArea-prompt')"
+                               "?.textContent ?? '')")
+        page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+        page.click("li.lm-Menu-item[data-command='runmenu:run-all']")
+        try:
+            page.wait_for_function("() => /\\d/.test(document.querySelector('.jp-CodeCell .jp-InputArea-prompt')"
+                                   "?.textContent ?? '')", timeout=90_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"Run All Cells did not run the first cell in {attempts} tries")
 
 
 def _stack_images(paths, output: Path) -> None:
