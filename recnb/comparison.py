@@ -20,10 +20,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .analysis import HEADLINE_METRICS, alpha_sweep, choose_alpha, metrics_by_group
-from .baselines import BASELINES, make_baseline
+from .baselines import BASELINES, item_counts, make_baseline
 from .config import repository_root
 from .evaluate import EvaluationResult, Model, _score_function, evaluate_split
-from .metrics import metrics_from_ranks
 from .split import LeaveOneOutSplit, evaluation_inputs, pad_histories
 
 #: Display names, in the order the series introduces the models.
@@ -181,19 +180,12 @@ def history_length_groups(split: LeaveOneOutSplit, which: str = "test",
     return np.array(labels, dtype=object)[index], labels
 
 
-def training_counts(split: LeaveOneOutSplit, n_items: int) -> np.ndarray:
-    """How often each item id (0..N) occurs in ``split.train``: the popularity every model may know."""
-    counts = np.bincount(np.concatenate(split.train), minlength=n_items + 1)
-    counts[0] = 0
-    return counts
-
-
 def target_popularity_groups(split: LeaveOneOutSplit, n_items: int, which: str = "test",
                              shares: Sequence[float] = (0.01, 0.1, 0.5)) -> tuple[np.ndarray, list[str]]:
     """A label per user for how popular the held-out item is: in the top 1 %, 1–10 %, 10–50 % or the rest
     of items ranked by training interactions."""
     _, targets = evaluation_inputs(split, which)
-    counts = training_counts(split, n_items)[1:]
+    counts = item_counts(split.train, n_items).numpy()[1:]
     order = np.argsort(-counts, kind="stable")
     rank = np.empty(n_items, dtype=np.int64)
     rank[order] = np.arange(n_items)
@@ -237,7 +229,7 @@ def recommendation_profile(models: Mapping[str, Model], split: LeaveOneOutSplit,
     ``head_share`` most popular items).
     """
     histories, _ = evaluation_inputs(split, which)
-    counts = training_counts(split, n_items)
+    counts = item_counts(split.train, n_items).numpy()   # the popularity every model may know
     head = set(np.argsort(-counts[1:], kind="stable")[: max(1, int(round(head_share * n_items)))] + 1)
     is_head = np.zeros(n_items + 1, dtype=bool)
     is_head[list(head)] = True

@@ -67,10 +67,17 @@ def recommend(model: Model, data: SequenceData, history, k: int = 10, exclude_se
     items = find_items(data, list(history))
     if len(items) == 0:
         raise ValueError("The history is empty: give at least one film the person has watched.")
+    return recommend_items(model, data, items, k, exclude_seen)
+
+
+def recommend_items(model: Model, data: SequenceData, items: np.ndarray, k: int = 10,
+                    exclude_seen: bool = True) -> pd.DataFrame:
+    """:func:`recommend` for a history already given as item ids (1..N, oldest first)."""
+    items = np.asarray(items, dtype=np.int64)
     if getattr(model, "training", False):
         model.eval()
     with torch.no_grad():
-        scores = _score_function(model)(pad_histories([items]))[0].double().cpu()
+        scores = _score_function(model)(pad_histories([items]))[0].double().cpu().clone()
     scores[0] = float("-inf")
     if exclude_seen:
         scores[torch.as_tensor(items)] = float("-inf")

@@ -24,7 +24,8 @@ from IPython.display import display
 
 from .baseline_plots import shorten
 from .comparison import display_name
-from .evaluate import Model, _score_function
+from .evaluate import Model
+from .recommend import recommend_items
 from .split import LeaveOneOutSplit, evaluation_inputs, pad_histories
 
 
@@ -77,22 +78,6 @@ def history_timeline(data, items: np.ndarray, last: int | None = None) -> pd.Dat
     table = data.items.loc[items, ["title", "year", "genres"]].reset_index(drop=True)
     table.insert(0, "#", order)
     table["item_id"] = items
-    return table
-
-
-def top_recommendations(model: Model, data, history: np.ndarray, k: int = 10) -> pd.DataFrame:
-    """The ``k`` best-scored films not in ``history``: item id, title, year, genres, score."""
-    if getattr(model, "training", False):
-        model.eval()
-    with torch.no_grad():
-        scores = _score_function(model)(pad_histories([history]))[0].double().cpu().clone()
-    scores[0] = -np.inf
-    scores[torch.as_tensor(history)] = -np.inf
-    top = scores.topk(min(k, int(torch.isfinite(scores).sum()))).indices.numpy()
-    table = data.items.loc[top, ["title", "year", "genres"]].reset_index(drop=True)
-    table.insert(0, "item_id", top)
-    table["score"] = scores[top].numpy()
-    table.index = pd.RangeIndex(1, len(top) + 1, name="rank")
     return table
 
 
@@ -239,7 +224,7 @@ class RecommendationExplorer(_Explorer):
         self.user_id, self.position = int(str(user_id).strip()), position
         history, target = self.histories[position], int(self.targets[position])
         self.history = history_timeline(self.data, history, self.timeline_rows)
-        self.recommendations = {name: top_recommendations(self.models[name], self.data, history, self.k.value)
+        self.recommendations = {name: recommend_items(self.models[name], self.data, history, self.k.value)
                                 for name in self.shown_models.value}
         self.target = target
         self.message = ""

@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
+from recnb.baselines import item_counts
 from recnb.cli import main
 from recnb.comparison import (PUBLISHED, comparison_table, default_checkpoint, evaluate_models, fit_models,
                               format_table, hit_rate_at_k, history_length_groups, metrics_by,
-                              recommendation_profile, target_popularity_groups, top_k_items, training_counts,
-                              write_csv)
+                              recommendation_profile, target_popularity_groups, top_k_items, write_csv)
 from recnb.comparison_plots import (plot_comparison_chart, plot_hit_rate_at_k, plot_metric_by_group,
                                     plot_recommendation_profile)
 from recnb.evaluate import evaluate_split
@@ -72,7 +72,7 @@ def test_recommendation_profile_counts_what_models_show(ml1m, ml1m_split, result
     top = top_k_items(models["popularity"], histories, 10)
     assert top.shape == (ml1m_split.n_users, 10)
     assert not any(set(row) & set(h) for row, h in zip(top[:200], histories[:200]))  # seen items never shown
-    counts = training_counts(ml1m_split, ml1m.n_items)
+    counts = item_counts(ml1m_split.train, ml1m.n_items).numpy()
     assert profile.loc["Popularity", "mean popularity"] == pytest.approx(counts[top].mean())
     assert profile.loc["Popularity", "distinct items"] == len(np.unique(top))
     # popularity shows a sliver of the catalogue; the chain spreads much wider

@@ -10,7 +10,7 @@ from recnb.model import SASRec, config_from_preset
 from recnb.readers import MovieLens, _interactions, _items
 from recnb.split import leave_one_out
 from recnb.train import (TrainConfig, accumulate_gradients, load_checkpoint, make_scaler, optimizer_step,
-                         save_checkpoint, sequence_loss, train_sasrec, training_tensors)
+                         sequence_loss, train_sasrec, training_tensors)
 
 
 def tiny_data(n_users=24, n_items=12, seed=0):
