@@ -52,6 +52,7 @@ class TrainConfig:
     schedule: str = "constant"     # "constant" or "cosine": warm-up, then cosine decay to 0 at the last epoch
     warmup_epochs: float = 1.0     # linear warm-up of the learning rate (cosine schedule only)
     bucket_by_length: bool = True  # batch users of similar length together and trim the shared padding
+    all_windows: bool = False      # also train on the older parts of histories longer than max_len
     progress: bool = True
     verbose: bool = True           # print one line per epoch
 
@@ -99,13 +100,31 @@ def peak_memory_mib(device: torch.device) -> float:
 
 
 # ----------------------------------------------------------------------------- data and loss
-def training_tensors(train: list[np.ndarray], max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(inputs, targets) of shape (U, max_len): each sequence shifted by one, left-padded, most recent kept."""
+def training_tensors(train: list[np.ndarray], max_len: int,
+                     all_windows: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) of shape (rows, max_len): each sequence shifted by one, left-padded.
+
+    By default each user gives one row, the most recent ``max_len`` targets; a
+    longer history's older part is never a target. With ``all_windows`` such a
+    history is cut, from its end, into windows of ``max_len`` targets, each
+    reading the items just before it, so every training interaction is a
+    target once per epoch (on ML-1M with ``max_len`` 200 the newest windows
+    hold only 66% of the targets).
+    """
     usable = [s for s in train if len(s) >= 2]
     if not usable:
         raise ValueError("No training sequence has two items: there is nothing to predict.")
-    inputs = pad_histories([s[:-1] for s in usable], max_len)
-    targets = pad_histories([s[1:] for s in usable], max_len)
+    pieces = []
+    for sequence in usable:
+        end = len(sequence)
+        while True:
+            start = max(end - max_len - 1, 0)
+            pieces.append(sequence[start:end])        # max_len inputs and their max_len targets
+            end -= max_len
+            if not all_windows or end < 2:
+                break
+    inputs = pad_histories([p[:-1] for p in pieces], max_len)
+    targets = pad_histories([p[1:] for p in pieces], max_len)
     return inputs, targets
 
 
@@ -299,7 +318,7 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
         best_ndcg = best_valid["NDCG@10"]
         torch.set_rng_state(payload["rng_state"])
 
-    inputs, targets = training_tensors(split.train, model_config.max_len)
+    inputs, targets = training_tensors(split.train, model_config.max_len, tc.all_windows)
     lengths = (inputs != 0).sum(1).numpy()
     steps_per_epoch = math.ceil(math.ceil(len(inputs) / tc.batch_size) / tc.accumulation)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: learning_rate_factor(

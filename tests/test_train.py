@@ -223,3 +223,30 @@ def test_export_drops_training_state_and_scores_the_same(tmp_path):
     with pytest.raises(ValueError, match="never overwrites"):
         export_checkpoint(path, path)
     assert main(["export", "--checkpoint", str(path), "--output", str(slim)]) == 2  # exists: refused
+
+
+@pytest.mark.parametrize("length,max_len", [(12, 5), (11, 5), (6, 5), (2, 5), (201, 10)])
+def test_all_windows_make_every_training_item_a_target_once(length, max_len):
+    sequence = np.arange(1, length + 1)
+    inputs, targets = training_tensors([sequence], max_len, all_windows=True)
+    real = targets[targets != 0]
+    assert sorted(real.tolist()) == list(range(2, length + 1))          # every item but the first, once
+    # each target's input is the item just before it, in the same row and column
+    assert torch.equal(inputs[targets != 0], real - 1)
+    newest_inputs, newest_targets = training_tensors([sequence], max_len)
+    assert torch.equal(newest_inputs[0], inputs[0]) and torch.equal(newest_targets[0], targets[0])
+    assert len(inputs) == -(-(length - 1) // max_len)                    # ceil(targets / max_len) rows
+
+
+def test_all_windows_on_ml1m_use_the_older_part_of_long_histories(ml1m):
+    train = leave_one_out(ml1m.sequences).train
+    inputs, targets = training_tensors(train, 200)
+    windowed_inputs, windowed_targets = training_tensors(train, 200, all_windows=True)
+    all_targets = sum(len(s) - 1 for s in train)
+    long_users = sum(len(s) > 201 for s in train)
+    assert len(inputs) == len(train) and long_users > 0
+    assert len(windowed_inputs) > len(train) + long_users - 1           # every long history adds rows
+    assert int((targets != 0).sum()) < all_targets == int((windowed_targets != 0).sum())
+    rows_per_user = [-(-(len(s) - 1) // 200) for s in train]
+    newest = np.concatenate([[0], np.cumsum(rows_per_user)[:-1]])        # each user's first row is the newest window
+    assert torch.equal(windowed_inputs[newest], inputs) and torch.equal(windowed_targets[newest], targets)
