@@ -85,3 +85,26 @@ def padding_share(lengths: np.ndarray, batch_size: int, bucket_by_length: bool, 
     width = [int(lengths[rows].max()) if bucket_by_length else max_len for rows in batches]
     cells = sum(w * len(rows) for w, rows in zip(width, batches))
     return 1.0 - float(lengths.sum()) / cells
+
+
+def plot_recipe_comparison(logs, reference_ndcg: float | None = None):
+    """Validation NDCG@10 and training loss per epoch for several training runs (``recnb.training_logs``),
+    the best epoch of each marked; ``reference_ndcg`` draws a dashed line (for example a published figure)."""
+    set_style()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    palette = sns.color_palette("colorblind", len(logs))
+    for log, colour in zip(logs, palette):
+        history, best = log.history, log.best
+        left.plot(history["epoch"], history["valid_NDCG@10"], color=colour, label=log.name)
+        left.plot(best["epoch"], best["valid_NDCG@10"], "o", color=colour, markersize=6)
+        right.plot(history["epoch"], history["loss"], color=colour, label=log.name)
+    if reference_ndcg is not None:
+        left.axhline(reference_ndcg, color="grey", linestyle="--", linewidth=1)
+    left.set(xlabel="epoch", ylabel="validation NDCG@10", title="validation (dot: best epoch, the one kept)")
+    right.set(xlabel="epoch", ylabel="training loss (with dropout)", title="training loss")
+    low = min(log.history["valid_NDCG@10"].max() for log in logs)
+    left.set_ylim(low - 0.03, max(log.history["valid_NDCG@10"].max() for log in logs) + 0.005)
+    right.set_ylim(top=min(log.history["loss"].iloc[min(2, len(log.history) - 1)] for log in logs))
+    left.legend(frameon=False, fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,61 @@
+"""Reading what ``python -m recnb train`` printed, so runs can be compared after the fact.
+
+The CLI prints one line per epoch (``Epoch N | Loss: x | Valid NDCG@10: y | Time: zs``)
+and, when a run ends normally, its best epoch and its test metrics. A log saved
+with ``> run.log`` is therefore a complete, human-readable record of a run; a
+run stopped by hand simply has no closing lines. Lines starting with ``#`` are
+notes; ``# command: ...`` is read as the command that produced the run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+EPOCH_LINE = re.compile(r"^Epoch (\d+) \| Loss: ([\d.naninf+-]+) \| Valid NDCG@10: ([\d.]+) \| Time: ([\d.]+)s")
+TEST_LINE = re.compile(r"^Test: Hit Rate @ 10: ([\d.]+) \| NDCG@10: ([\d.]+) \| MRR: ([\d.]+)")
+BEST_LINE = re.compile(r"^Best epoch (\d+) .*?; ([\d.]+) min; peak memory (\d+) MiB")
+
+
+@dataclass
+class TrainingLog:
+    """One training run as its log tells it."""
+
+    name: str
+    command: str | None         # from a leading "# command: ..." line, if the log has one
+    header: str                 # the first line: data set and model config
+    history: pd.DataFrame       # epoch, loss, valid_NDCG@10, seconds
+    test: dict | None           # HR@10, NDCG@10, MRR; None if the run was stopped before its end
+    minutes: float | None
+    peak_memory_mib: float | None
+
+    @property
+    def best(self) -> pd.Series:
+        """The epoch with the highest validation NDCG@10 (the one a checkpoint keeps)."""
+        return self.history.loc[self.history["valid_NDCG@10"].idxmax()]
+
+
+def read_training_log(path: str | os.PathLike, name: str | None = None) -> TrainingLog:
+    """Parse a saved ``recnb train`` log; lines that are not the CLI's (warnings, notes) are skipped."""
+    path = Path(path)
+    lines = path.read_text().splitlines()
+    rows, test, minutes, memory = [], None, None, None
+    for line in lines:
+        if match := EPOCH_LINE.match(line):
+            epoch, loss, ndcg, seconds = match.groups()
+            rows.append({"epoch": int(epoch), "loss": float(loss), "valid_NDCG@10": float(ndcg),
+                         "seconds": float(seconds)})
+        elif match := TEST_LINE.match(line):
+            test = dict(zip(("HR@10", "NDCG@10", "MRR"), map(float, match.groups())))
+        elif match := BEST_LINE.match(line):
+            minutes, memory = float(match.group(2)), float(match.group(3))
+    if not rows:
+        raise ValueError(f"{path} has no 'Epoch N | Loss: ... | Valid NDCG@10: ...' line; "
+                         "is it the output of `python -m recnb train`?")
+    header = next((line for line in lines if line.strip() and not line.startswith("#")), "")
+    command = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("# command:")), None)
+    return TrainingLog(name or path.stem, command, header, pd.DataFrame(rows), test, minutes, memory)
