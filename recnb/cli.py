@@ -239,12 +239,12 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def _train_for_compare(args, data, split):
-    """A compact SASRec trained now with the committed checkpoint's recipe (cosine schedule, lr 2e-3)."""
+    """A compact SASRec trained now with the committed checkpoint's recipe (``train.compact_recipe``)."""
     from .model import config_from_preset
-    from .train import TrainConfig, train_sasrec
+    from .train import compact_recipe, train_sasrec
 
     config = config_from_preset("compact", data.n_items, len(data.genre_names), len(data.year_bucket_labels))
-    train_config = TrainConfig(epochs=args.epochs, lr=2e-3, schedule="cosine", patience=args.epochs, seed=args.seed)
+    train_config = compact_recipe(epochs=args.epochs, patience=args.epochs, seed=args.seed)
     return train_sasrec(data, split, config, train_config).model
 
 

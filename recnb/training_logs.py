@@ -59,3 +59,33 @@ def read_training_log(path: str | os.PathLike, name: str | None = None) -> Train
     header = next((line for line in lines if line.strip() and not line.startswith("#")), "")
     command = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("# command:")), None)
     return TrainingLog(name or path.stem, command, header, pd.DataFrame(rows), test, minutes, memory)
+
+
+def _option(command: str | None, flag: str) -> str | None:
+    """The value after ``flag`` in a recorded command line, or None."""
+    match = re.search(rf"{re.escape(flag)}[ =](\S+)", command or "")
+    return match.group(1) if match else None
+
+
+def recipe_table(logs: list[TrainingLog]) -> pd.DataFrame:
+    """One row per run: its recipe (dropout from the header; windows, epochs and lr from the command)
+    beside what it reached: best validation epoch and NDCG@10, test metrics, minutes. Test figures are
+    missing for runs stopped before their end; recipe fields for logs without a ``# command:`` line."""
+    rows = []
+    for log in logs:
+        dropout = re.search(r"\bdropout=([\d.]+)", log.header)
+        best, test = log.best, log.test or {}
+        rows.append({
+            "run": log.name,
+            "dropout": float(dropout.group(1)) if dropout else None,
+            "all windows": None if log.command is None else "--all-windows" in log.command.split(),
+            "lr": _option(log.command, "--lr"),
+            "epochs planned": _option(log.command, "--epochs"),
+            "epochs run": len(log.history),
+            "best epoch": int(best["epoch"]),
+            "best valid NDCG@10": float(best["valid_NDCG@10"]),
+            "test HR@10": test.get("HR@10"),
+            "test NDCG@10": test.get("NDCG@10"),
+            "minutes": log.minutes,
+        })
+    return pd.DataFrame(rows).set_index("run")
