@@ -4,10 +4,12 @@ Prints figures; it is not a test. Each variant runs in its own process
 (``recnb.benchmark``) so that its peak memory is its own. Run with nothing else
 busy on the machine:
 
-    RECNB_DATA_DIR=../shared/data python benchmarks/bench_sasrec.py --presets compact seed --steps 12
+    RECNB_DATA_DIR=../shared/data python benchmarks/bench_sasrec.py --presets compact seed --steps 12 [--all-windows]
 
 Steps are timed after 2 warm-up steps on length-bucketed batches, as training
-uses them, and scaled to one epoch by the number of real positions. Freed
+uses them, and scaled to one epoch by the number of real positions: the newest
+window of every user, or with ``--all-windows`` every training interaction (how
+the committed compact model was trained, about 1.5 times the positions). Freed
 memory kept in the process helps on Linux: prefix the command with
 ``GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967296``.
 """
@@ -24,9 +26,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["compact", "seed"])
     parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--all-windows", action="store_true", help="an epoch of every training interaction")
     args = parser.parse_args()
     print(f"GLIBC_TUNABLES {'set' if os.environ.get('GLIBC_TUNABLES') else 'not set'}")
-    table = compare_precisions(args.presets, args.steps)
+    table = compare_precisions(args.presets, args.steps, all_windows=args.all_windows)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
 
 

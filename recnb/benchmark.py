@@ -19,8 +19,9 @@ import torch
 
 
 def time_training_steps(dataset: str = "ml-1m", preset: str = "compact", amp: bool = False, steps: int = 6,
-                        batch_size: int = 128, data_dir: str | None = None) -> dict:
-    """Median seconds per training step (after 2 warm-up steps) and the process's peak memory."""
+                        batch_size: int = 128, data_dir: str | None = None, all_windows: bool = False) -> dict:
+    """Median seconds per training step (after 2 warm-up steps) and the process's peak memory; an epoch is
+    the newest window of every user, or with ``all_windows`` every training interaction (the compact recipe)."""
     from .data import load_dataset
     from .model import config_from_preset
     from .split import leave_one_out
@@ -35,7 +36,7 @@ def time_training_steps(dataset: str = "ml-1m", preset: str = "compact", amp: bo
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     device = torch.device("cpu")
     scaler = make_scaler(device, torch.bfloat16, amp)
-    inputs, targets = training_tensors(split.train, config.max_len)
+    inputs, targets = training_tensors(split.train, config.max_len, all_windows=all_windows)
     batches = epoch_batches((inputs != 0).sum(1).numpy(), batch_size, np.random.default_rng(0))
     # The same batches for every variant; their real positions vary, so report time per 1,000 positions too.
     times, positions = [], []
@@ -50,21 +51,23 @@ def time_training_steps(dataset: str = "ml-1m", preset: str = "compact", amp: bo
     measured = slice(2, None)
     seconds = float(np.sum(times[measured]))
     per_position = seconds / float(np.sum(positions[measured]))
-    return {"preset": preset, "precision": "bf16 autocast" if amp else "fp32",
+    return {"preset": preset, "precision": "bf16 autocast" if amp else "fp32", "all_windows": all_windows,
             "seconds_per_step": float(np.median(times[measured])),
             "seconds_per_epoch": per_position * float((targets != 0).sum()),
+            "positions_per_epoch": int((targets != 0).sum()),
             "peak_memory_mib": peak_memory_mib(device), "parameters": sum(p.numel() for p in model.parameters()),
             "threads": torch.get_num_threads()}
 
 
 def compare_precisions(presets=("compact",), steps: int = 6, dataset: str = "ml-1m",
-                       data_dir: str | None = None) -> pd.DataFrame:
+                       data_dir: str | None = None, all_windows: bool = False) -> pd.DataFrame:
     """fp32 against bf16 autocast for each preset, each in its own process; one row per variant."""
     rows = []
     for preset in presets:
         for amp in (False, True):
             command = [sys.executable, "-m", "recnb.benchmark", "--dataset", dataset, "--preset", preset,
                        "--steps", str(steps)] + (["--amp"] if amp else []) + (
+                          ["--all-windows"] if all_windows else []) + (
                           ["--data-dir", str(data_dir)] if data_dir else [])
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode:
@@ -80,8 +83,10 @@ def main(argv=None) -> None:
     parser.add_argument("--preset", default="compact")
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--amp", action="store_true")
+    parser.add_argument("--all-windows", action="store_true", help="an epoch of every window (the compact recipe)")
     args = parser.parse_args(argv)
-    print(json.dumps(time_training_steps(args.dataset, args.preset, args.amp, args.steps, data_dir=args.data_dir)))
+    print(json.dumps(time_training_steps(args.dataset, args.preset, args.amp, args.steps, data_dir=args.data_dir,
+                                         all_windows=args.all_windows)))
 
 
 if __name__ == "__main__":

@@ -17,3 +17,14 @@ def test_compare_precisions_runs_each_variant_in_its_own_process(tmp_path):
     table = compare_precisions(["quick"], steps=1, dataset="synthetic", data_dir=str(tmp_path))
     assert table["precision"].tolist() == ["fp32", "bf16 autocast"]
     assert (table["seconds_per_epoch"] > 0).all()
+
+
+def test_an_all_windows_epoch_counts_every_training_interaction(ml1m_dir, ml1m_split):
+    train = ml1m_split.train
+    assert max(len(s) for s in train) > 51  # many ML-1M histories are longer than the quick preset's max_len
+    common = dict(dataset="ml-1m", preset="quick", steps=1, data_dir=str(ml1m_dir.parent))
+    newest = time_training_steps(**common)
+    every = time_training_steps(**common, all_windows=True)
+    assert every["all_windows"] and not newest["all_windows"]
+    assert every["positions_per_epoch"] == sum(len(s) - 1 for s in train if len(s) >= 2)
+    assert newest["positions_per_epoch"] == sum(min(len(s) - 1, 50) for s in train if len(s) >= 2)

@@ -128,3 +128,15 @@ def test_same_evaluator_as_evaluate_split(ml1m_split, results):
     again = evaluate_split(models["ar2"], ml1m_split, "test")
     assert np.array_equal(again.ranks, evaluated["ar2"].ranks)
     assert torch.is_tensor(models["sasrec"].item_embedding.weight)
+
+
+def test_compare_cli_can_train_sasrec_with_the_committed_recipe(synthetic_dir, tmp_path, capsys):
+    csv = tmp_path / "c.csv"
+    code = main(["compare", "--dataset", "synthetic", "--data-dir", str(synthetic_dir.parent), "--no-download",
+                 "--train", "--epochs", "2", "--csv", str(csv), "--chart", str(tmp_path / "c.png")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "SASRec: trained now (2 epochs)" in out
+    assert "Epoch 2 | Loss:" in out  # the recipe ran both epochs (patience equals the epochs)
+    table = pd.read_csv(csv, index_col="model")
+    assert 0 <= table.loc["SASRec", "HR@10"] <= 1 and table.loc["SASRec", "NDCG@10"] <= table.loc["SASRec", "HR@10"]
