@@ -61,12 +61,13 @@ class TrainConfig:
 def compact_recipe(**overrides) -> TrainConfig:
     """How the committed ``compact`` checkpoint was trained; keyword arguments change single fields.
 
-    A linear warm-up to lr 2e-3 and a cosine decay to zero at the last of 60
+    A linear warm-up to lr 2e-3 and a cosine decay to zero at the last of 40
     epochs, and every training interaction a target (``all_windows``).
     Notebook 07 shows what each choice bought on ML-1M.
     """
-    recipe = dict(epochs=60, patience=60, lr=2e-3, schedule="cosine", all_windows=True)
+    recipe = dict(epochs=40, patience=40, lr=2e-3, schedule="cosine", all_windows=True)
     return TrainConfig(**{**recipe, **overrides})
+
 
 # ----------------------------------------------------------------------------- devices and precision
 def choose_device(name: str = "auto") -> torch.device:
