@@ -57,7 +57,6 @@ class TrainConfig:
     verbose: bool = True           # print one line per epoch
 
 
-
 def compact_recipe(**overrides) -> TrainConfig:
     """How the committed ``compact`` checkpoint was trained; keyword arguments change single fields.
 
