@@ -14,11 +14,12 @@ def test_a_saved_training_log_matches_the_checkpoint(tmp_path, capsys):
                  "--epochs", "3", "--all-windows", "--max-len", "20", "--checkpoint", str(checkpoint),
                  "--no-progress"]) == 0
     log_path = tmp_path / "run.log"
-    log_path.write_text("# command: python -m recnb train --preset quick --epochs 3 --all-windows\n" + capsys.readouterr().out)
+    command = "python -m recnb train --preset quick --epochs 3 --all-windows"
+    log_path.write_text(f"# command: {command}\n" + capsys.readouterr().out)
 
     log = read_training_log(log_path)
     payload = torch.load(checkpoint, weights_only=True)
-    assert log.name == "run" and log.command == "python -m recnb train --preset quick --epochs 3 --all-windows"
+    assert log.name == "run" and log.command == command
     assert log.header.startswith("SequenceData(") and "max_len=20" in log.header
     assert payload["train_config"]["all_windows"] is True
     assert log.history["epoch"].tolist() == [1, 2, 3]
