@@ -148,7 +148,7 @@ def run_train(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, amp=args.amp, patience=args.patience, seed=args.seed, device=args.device,
         max_minutes=args.max_minutes, progress=not args.no_progress, schedule=args.schedule,
         warmup_epochs=args.warmup_epochs, bucket_by_length=not args.no_bucketing,
-        all_windows=args.all_windows)
+        all_windows=args.all_windows, loss=args.loss)
     print(f"{data}; preset {args.preset}: {model_config}")
     started = time.perf_counter()
     if Path(args.checkpoint).exists() and not args.overwrite and args.resume != args.checkpoint:
@@ -283,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="learning-rate schedule; cosine warms up, then decays to 0 at --epochs")
     train.add_argument("--warmup-epochs", type=float, default=1.0)
     train.add_argument("--no-bucketing", action="store_true", help="random batches instead of length buckets")
+    train.add_argument("--loss", default="ce", choices=["ce", "bce"],
+                       help="ce: full cross-entropy over every item (default); bce: one sampled negative, as the SASRec paper")
     train.add_argument("--all-windows", action="store_true",
                        help="also train on the part of a history older than --max-len, in windows of max-len")
     train.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch past this budget")

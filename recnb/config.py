@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,39 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     if root is not None:
         return root / "data"
     return Path.home() / ".cache" / "recnb"
+
+
+def display_path(path: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> str:
+    """A path as a learner should see it: relative to the repository, or to the data folder.
+
+    Notebook outputs and messages are read on other machines; an absolute path
+    says nothing there. Paths inside the repository print as ``checkpoints/x.pt``,
+    paths inside the data folder as ``<data>/ml-1m/movies.dat``, anything else
+    by its file name only.
+    """
+    path = Path(path).expanduser().resolve()
+    root = repository_root()
+    places = [("<data>", resolve_data_dir(data_dir).expanduser().resolve())]
+    if root is not None:
+        places.insert(0, ("", root.resolve()))
+    for label, base in places:
+        if path == base:
+            return label or "."
+        if path.is_relative_to(base):
+            relative = path.relative_to(base).as_posix()
+            return f"{label}/{relative}" if label else relative
+    return path.name
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a block with ``n`` torch threads and restore the previous count afterwards, even on error."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class TrainConfig:
     warmup_epochs: float = 1.0     # linear warm-up of the learning rate (cosine schedule only)
     bucket_by_length: bool = True  # batch users of similar length together and trim the shared padding
     all_windows: bool = False      # also train on the older parts of histories longer than max_len
+    loss: str = "ce"               # "ce": full softmax over every item; "bce": the SASRec paper's one sampled negative
     progress: bool = True
     verbose: bool = True           # print one line per epoch
 
@@ -139,22 +140,48 @@ def training_tensors(train: list[np.ndarray], max_len: int,
     return inputs, targets
 
 
-def sequence_loss(model: SASRec, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Summed cross-entropy over all items at every non-padding position, and the number of positions.
+LOSSES = ("ce", "bce")
 
-    Logits are computed only where the target is a real item: with left
-    padding that is about half the positions of ML-1M, and the (positions x
-    items) logits are the largest tensor in training.
+
+def sequence_loss(model: SASRec, inputs: torch.Tensor, targets: torch.Tensor,
+                  loss: str = "ce") -> tuple[torch.Tensor, int]:
+    """Summed loss at every non-padding position, and the number of positions.
+
+    ``"ce"`` (this series' default): cross-entropy over all items. Logits are
+    computed only where the target is a real item: with left padding that is
+    about half the positions of ML-1M, and the (positions x items) logits are
+    the largest tensor in training.
+    ``"bce"`` (the SASRec paper's loss): binary cross-entropy of the target
+    against one negative item drawn uniformly from the other items, at each
+    position. The paper also excludes the user's other items from the draw; on
+    3,416 items a uniform draw rarely hits one, and it keeps batches independent.
     """
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, not {loss!r}.")
     hidden = model(inputs)                              # (B, L, D)
     real = targets != 0                                 # (B, L)
-    logits = model.logits(hidden[real])                 # (M, N + 1), M real positions
-    loss = F.cross_entropy(logits.float(), targets[real], reduction="sum")
-    return loss, int(real.sum())
+    positives = targets[real]                           # (M,) target ids, M real positions
+    if loss == "ce":
+        logits = model.logits(hidden[real])             # (M, N + 1)
+        return F.cross_entropy(logits.float(), positives, reduction="sum"), int(real.sum())
+    n_items = model.config.n_items
+    offset = torch.randint(1, n_items, positives.shape, device=positives.device)  # never 0: never the target
+    negatives = (positives - 1 + offset) % n_items + 1  # (M,) uniform over real items other than the target
+    h = hidden[real]                                    # (M, D)
+    if model.head is None:                              # tied head: a score is h . item embedding
+        weight, bias = model.item_embedding.weight, None
+    else:
+        weight, bias = model.head.weight, model.head.bias
+    positive_logit, negative_logit = ((h * weight[ids]).sum(-1) + (0 if bias is None else bias[ids])
+                                      for ids in (positives, negatives))   # (M,) each: only two scores a row
+    positive_logit, negative_logit = positive_logit.float(), negative_logit.float()
+    bce = F.softplus(-positive_logit) + F.softplus(negative_logit)   # -log s(pos) - log(1 - s(neg))
+    return bce.sum(), int(real.sum())
 
 
 def accumulate_gradients(model: SASRec, micro_batches: list[tuple[torch.Tensor, torch.Tensor]],
-                         scaler: torch.amp.GradScaler, amp_dtype: torch.dtype | None = None) -> tuple[float, int]:
+                         scaler: torch.amp.GradScaler, amp_dtype: torch.dtype | None = None,
+                         loss: str = "ce") -> tuple[float, int]:
     """Backpropagate a group of micro-batches as if they were one large batch.
 
     Each micro-batch's *summed* loss is divided by the number of target
@@ -167,7 +194,7 @@ def accumulate_gradients(model: SASRec, micro_batches: list[tuple[torch.Tensor, 
     total = 0.0
     for x, y in micro_batches:
         with torch.autocast(x.device.type, dtype=amp_dtype or torch.bfloat16, enabled=amp_dtype is not None):
-            loss_sum, _ = sequence_loss(model, x, y)
+            loss_sum, _ = sequence_loss(model, x, y, loss)
         scaler.scale(loss_sum / group_positions).backward()
         total += float(loss_sum.detach())
     return total, group_positions
@@ -352,7 +379,7 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
             group = batches[first:first + tc.accumulation]  # the last group of an epoch may be shorter
             loss_sum, positions = accumulate_gradients(
                 model, [trim_padding(inputs[rows], targets[rows], device) for rows in group],
-                scaler, dtype if tc.amp else None)
+                scaler, dtype if tc.amp else None, tc.loss)
             if math.isfinite(loss_sum):  # a NaN/inf batch is skipped by the optimizer step below
                 total_loss += loss_sum
                 total_positions += positions
