@@ -141,7 +141,9 @@ def plot_already_seen(titles: Sequence[str], shares, ax=None, max_title: int = 3
 def plot_model_comparison(table: pd.DataFrame, ax=None, percent: bool = True, title: str | None = None):
     """Grouped horizontal bars: one group per row of ``table`` (a model, a group of users), one bar per column.
 
-    Each bar is labelled with its value (as a percentage with ``percent``).
+    Each bar is labelled with its value: as a percentage with ``percent``, except
+    in columns named for NDCG or MRR, which are averages of a credit, not shares
+    of users, and are always labelled as fractions (the x axis then too).
     ``NaN`` cells draw no bar.
     """
     columns = list(table.columns)
@@ -149,11 +151,13 @@ def plot_model_comparison(table: pd.DataFrame, ax=None, percent: bool = True, ti
     ax = axes_or_new(ax, (8, max(3.0, 0.3 * len(table) * len(columns) + 1.6)))
     sns.barplot(long, y="row", x="value", hue="series", order=list(table.index), hue_order=columns, ax=ax,
                 palette=PALETTE[:len(columns)], orient="h")
-    for container in ax.containers:
-        ax.bar_label(container, fmt=(lambda v: f"{v:.1%}") if percent else "%.3f", padding=2, fontsize=9)
+    fraction = [any(name in str(column) for name in ("NDCG", "MRR")) for column in columns]
+    for container, is_fraction in zip(ax.containers, fraction):
+        ax.bar_label(container, fmt="%.3f" if is_fraction or not percent else (lambda v: f"{v:.1%}"),
+                     padding=2, fontsize=9)
     top = np.nanmax(table.to_numpy(dtype=float))
     ax.set_xlim(0, top * 1.22)
-    if percent:
+    if percent and not any(fraction):
         ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set(xlabel="", ylabel="", title=title or "")
     ax.legend(title=None, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)

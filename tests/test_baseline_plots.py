@@ -81,8 +81,19 @@ def test_model_comparison_draws_one_labelled_bar_per_cell():
     np.testing.assert_allclose(widths[2], [0.02])  # the missing MRR of markov draws no bar
     assert [t.get_text() for t in ax.get_yticklabels()] == ["popularity", "markov"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["HR@10", "NDCG@10", "MRR"]
-    assert "19.0%" in [t.get_text() for t in ax.texts]
+    labels = [t.get_text() for t in ax.texts]
+    assert labels == ["4.0%", "19.0%", "0.020", "0.110", "0.020"]  # HR@10 a percentage, NDCG and MRR fractions
+    ax.figure.canvas.draw()
+    assert not any("%" in t.get_text() for t in ax.get_xticklabels())  # a fraction axis, too
     assert ax.get_title() == "test"
+
+
+def test_model_comparison_of_hit_rates_only_keeps_percentages():
+    table = pd.DataFrame({"popularity": [0.04, 0.11], "genre": [0.03, 0.0]}, index=["group a", "group b"])
+    ax = bp.plot_model_comparison(table)
+    assert "11.0%" in [t.get_text() for t in ax.texts]
+    ax.figure.canvas.draw()
+    assert ax.get_xticklabels()[1].get_text().endswith("%")
 
 
 def test_genre_votes_count_each_genre_and_highlight_the_favourite():
