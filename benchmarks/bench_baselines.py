@@ -1,6 +1,6 @@
 """Fit and evaluate every baseline on ML-1M (leave-one-out test split, full ranking) and print the figures.
 
-Run: ``RECNB_DATA_DIR=/work/shared/data python benchmarks/bench_baselines.py``
+Run: ``RECNB_DATA_DIR=path/to/data python benchmarks/bench_baselines.py``
 (aim: under 15 s in all on a laptop CPU).
 """
 

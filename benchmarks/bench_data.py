@@ -1,10 +1,10 @@
-"""Benchmark: load, filter and split ML-1M from the shared files, then one full evaluation.
+"""Benchmark: load, filter and split ML-1M from the data folder, then one full evaluation.
 
 Prints figures; it is not a test. Run with nothing else busy on the machine:
 
-    RECNB_DATA_DIR=../shared/data python benchmarks/bench_data.py [--repeats 3]
+    RECNB_DATA_DIR=path/to/data python benchmarks/bench_data.py [--repeats 3]
 
-Aims (issue 2): under 5 s for load + filter + split, under 2 s for one
+Aims: under 5 s for load + filter + split, under 2 s for one
 full-ranking evaluation of a scorer over all 6,040 users.
 """
 

@@ -4,7 +4,7 @@ Prints figures; it is not a test. Each variant runs in its own process
 (``recnb.benchmark``) so that its peak memory is its own. Run with nothing else
 busy on the machine:
 
-    RECNB_DATA_DIR=../shared/data python benchmarks/bench_sasrec.py --presets compact seed --steps 12 [--all-windows]
+    RECNB_DATA_DIR=path/to/data python benchmarks/bench_sasrec.py --presets compact seed --steps 12 [--all-windows]
 
 Steps are timed after 2 warm-up steps on length-bucketed batches, as training
 uses them, and scaled to one epoch by the number of real positions: the newest

@@ -1,6 +1,6 @@
 """How fast notebook 09's explorers answer a change of control, on ML-1M with the committed checkpoint.
 
-Run: ``RECNB_DATA_DIR=/work/shared/data python benchmarks/bench_widgets.py``
+Run: ``RECNB_DATA_DIR=path/to/data python benchmarks/bench_widgets.py``
 (aim: under 1 s for every control on a laptop CPU). Prints the median and the
 slowest of 20 changes per control, and the process's peak memory.
 """

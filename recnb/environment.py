@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from . import __version__
-from .config import DATA_DIR_ENV, resolve_data_dir
+from .config import DATA_DIR_ENV, display_path, resolve_data_dir
 from .train import autocast_dtype, choose_device
 
 #: Packages whose versions the report lists, in this order (``recnb`` and ``torch`` come first).
@@ -97,12 +97,17 @@ def mixed_precision_support(device: torch.device) -> dict[str, tuple[bool, str]]
 
 
 def ml1m_status(data_dir=None) -> tuple[bool, str]:
-    """Whether ML-1M is in the data folder already, and in which form."""
+    """Whether ML-1M is in the data folder already, and in which form.
+
+    The folder is named as :func:`recnb.config.display_path` prints it (``<data>/ml-1m``
+    or ``data/ml-1m``), so the report can be pasted anywhere without naming this machine.
+    """
     folder = resolve_data_dir(data_dir) / "ml-1m"
+    shown = display_path(folder, data_dir)
     if (folder / "ratings.dat").is_file():
-        return True, f"{folder}: ratings.dat (ratings and timestamps)"
+        return True, f"{shown}: ratings.dat (ratings and timestamps)"
     if (folder / "sequences.txt").is_file():
-        return True, f"{folder}: sequences.txt (rating order only, no ratings or timestamps)"
+        return True, f"{shown}: sequences.txt (rating order only, no ratings or timestamps)"
     if (folder.parent / "ml-1m.zip").is_file():
         return False, "ml-1m.zip is there; load_dataset('ml-1m') extracts it"
     return False, "not yet: load_dataset('ml-1m') downloads it from GroupLens (about 6 MB)"
@@ -118,7 +123,9 @@ def environment_report(data_dir=None) -> pd.DataFrame:
         ``"device name"``, ``"fp16 autocast"``, ``"bf16 autocast"``, ``"training autocast dtype"``,
         ``"data folder"``, ``"ML-1M present"``) with a ``value`` column and a ``note`` column.
         ``value`` of ``"device"`` is ``"cuda"``, ``"mps"`` or ``"cpu"``; the fp16/bf16
-        autocast rows and the ML-1M row hold booleans.
+        autocast rows and the ML-1M row hold booleans. Paths are shown as
+        :func:`recnb.config.display_path` prints them: ``data`` for the repository's
+        folder, ``<data>`` for one set by ``RECNB_DATA_DIR`` or ``data_dir``.
     """
     import matplotlib
     import numpy
@@ -142,12 +149,12 @@ def environment_report(data_dir=None) -> pd.DataFrame:
 
     present, where = ml1m_status(data_dir)
     if data_dir is not None:
-        source = "given as data_dir"
+        source = "given as data_dir (shown as <data>)"
     elif os.environ.get(DATA_DIR_ENV):
-        source = f"from {DATA_DIR_ENV}"
+        source = f"from {DATA_DIR_ENV} (shown as <data>)"
     else:
         source = f"the default; set {DATA_DIR_ENV} to move it"
-    rows.append(("data folder", str(resolve_data_dir(data_dir)), source))
+    rows.append(("data folder", display_path(resolve_data_dir(data_dir), data_dir), source))
     rows.append(("ML-1M present", present, where))
     return pd.DataFrame(rows, columns=["check", "value", "note"]).set_index("check")
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .config import display_path
 from .releases import Release, get_release
 
 #: ML-100K's genre flags, in the column order of ``u.item`` (from ``u.genre``).
@@ -58,7 +59,7 @@ class MovieLens:
         users = self.interactions["user"].nunique()
         return (
             f"MovieLens({self.name!r}: {len(self.interactions):,} interactions, "
-            f"{users:,} users, {len(self.items):,} movies, from {self.source})"
+            f"{users:,} users, {len(self.items):,} movies, from {display_path(self.source)})"
         )
 
 

@@ -246,7 +246,7 @@ def test_alternative_ratings_file_counts_as_present(server, data_dir):
     assert server.requests == []
 
 
-@pytest.mark.parametrize("evil", ["ml-1m/../../evil.txt", "/tmp/evil.txt", "ml-1m\\..\\..\\evil.txt"])
+@pytest.mark.parametrize("evil", ["ml-1m/../../evil.txt", "/etc/evil.txt", "ml-1m\\..\\..\\evil.txt"])
 def test_zip_slip_member_rejected(tmp_path, evil):
     archive = tmp_path / "ml-1m.zip"
     archive.write_bytes(make_zip({"ml-1m/movies.dat": MOVIES, "ml-1m/ratings.dat": RATINGS, evil: "pwned"}))

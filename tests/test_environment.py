@@ -12,7 +12,7 @@ import torch
 
 import recnb
 from recnb import environment
-from recnb.config import resolve_data_dir
+from recnb.config import repository_root, resolve_data_dir
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +56,11 @@ def test_autocast_check_fails_for_a_dtype_autocast_does_not_take():
 
 def test_data_folder_and_ml1m_presence(monkeypatch, tmp_path):
     monkeypatch.setenv("RECNB_DATA_DIR", str(tmp_path))
+    assert resolve_data_dir() == tmp_path
     empty = environment.environment_report()
-    assert empty.loc["data folder", "value"] == str(resolve_data_dir()) == str(tmp_path)
+    # the folder is named as display_path names it, never by this machine's absolute path
+    assert empty.loc["data folder", "value"] == "<data>"
+    assert "RECNB_DATA_DIR" in empty.loc["data folder", "note"]
     assert empty.loc["ML-1M present", "value"] is False
     assert "downloads" in empty.loc["ML-1M present", "note"]
 
@@ -65,7 +68,28 @@ def test_data_folder_and_ml1m_presence(monkeypatch, tmp_path):
     (tmp_path / "ml-1m" / "sequences.txt").write_text("1 1\n")
     present = environment.environment_report()
     assert present.loc["ML-1M present", "value"] is True
+    assert present.loc["ML-1M present", "note"].startswith("<data>/ml-1m: sequences.txt")
     assert "order only" in present.loc["ML-1M present", "note"]
+
+
+def test_report_shows_no_absolute_path(monkeypatch, tmp_path):
+    monkeypatch.setenv("RECNB_DATA_DIR", str(tmp_path))
+    (tmp_path / "ml-1m").mkdir()
+    (tmp_path / "ml-1m" / "ratings.dat").write_text("1::1::5::1\n")
+    report = environment.environment_report()
+    text = report.to_string()
+    assert str(tmp_path) not in text
+    assert report.loc["ML-1M present", "note"] == "<data>/ml-1m: ratings.dat (ratings and timestamps)"
+
+
+def test_data_dir_argument_is_shown_relative_to_the_repository(monkeypatch):
+    monkeypatch.delenv("RECNB_DATA_DIR", raising=False)
+    root = repository_root()
+    if root is None:
+        pytest.skip("recnb is not imported from its repository")
+    report = environment.environment_report(data_dir=root / "data")
+    assert report.loc["data folder", "value"] == "data"
+    assert report.loc["data folder", "note"].startswith("given as data_dir")
 
 
 def test_check_widgets_reports_installed_versions():
