@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import __version__
+from .config import display_path
 from .data import SequenceData
 from .evaluate import evaluate_split
 from .model import SASRec, SASRecConfig
@@ -256,6 +257,9 @@ def _save_atomically(payload: dict, path: Path) -> Path:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint is an ordinary file
         torch.save(payload, temporary)
         os.replace(temporary, path)
     finally:
@@ -269,16 +273,16 @@ def load_checkpoint(path: str | os.PathLike, data: SequenceData | None = None,
     """Load a checkpoint; with ``data``, check that it was trained on the same items."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"No checkpoint at {path}.")
+        raise FileNotFoundError(f"No checkpoint at {display_path(path)}.")
     payload = torch.load(path, map_location=device, weights_only=True)
     if payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a recnb SASRec checkpoint (format {payload.get('format')!r}).")
+        raise ValueError(f"{display_path(path)} is not a recnb SASRec checkpoint (format {payload.get('format')!r}).")
     if data is not None:
         saved = payload["dataset"]
         same = saved["n_items"] == data.n_items and np.array_equal(saved["item_ids"].numpy(), data.item_ids)
         if not same:
             raise ValueError(
-                f"{path} was trained on {saved['name']!r} with {saved['n_items']:,} items, but the data given "
+                f"{display_path(path)} was trained on {saved['name']!r} with {saved['n_items']:,} items, but the data given "
                 f"is {data.name!r} with {data.n_items:,} items (or other item ids). Load the data set and "
                 "filter settings it was trained with, or train a new model."
             )

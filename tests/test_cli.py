@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import torch
+
 from recnb.cli import main
 
 
@@ -58,3 +60,7 @@ def test_train_then_evaluate_sasrec_and_refuse_to_overwrite(tmp_path, capsys):
     assert main(["train", *common, "--preset", "quick", "--epochs", "1", "--checkpoint", str(checkpoint)]) == 2
     assert "already exists" in capsys.readouterr().err
     assert main(["evaluate", "--model", "markov", "--checkpoint", str(checkpoint), *common]) == 2
+    bce = tmp_path / "bce.pt"
+    assert main(["train", *common, "--preset", "quick", "--epochs", "1", "--loss", "bce", "--checkpoint", str(bce),
+                 "--no-progress"]) == 0
+    assert torch.load(bce, weights_only=True)["train_config"]["loss"] == "bce"

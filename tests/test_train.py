@@ -106,9 +106,9 @@ def test_fp16_nan_loss_mid_training_is_skipped_and_training_continues(monkeypatc
     calls = {"n": 0}
     real_loss = train_module.sequence_loss
 
-    def sometimes_nan(model, x, y):
+    def sometimes_nan(model, x, y, loss="ce"):
         calls["n"] += 1
-        loss, n = real_loss(model, x, y)
+        loss, n = real_loss(model, x, y, loss)
         return (loss * float("nan"), n) if calls["n"] == 2 else (loss, n)
 
     monkeypatch.setattr(train_module, "sequence_loss", sometimes_nan)
@@ -250,3 +250,55 @@ def test_all_windows_on_ml1m_use_the_older_part_of_long_histories(ml1m):
     rows_per_user = [-(-(len(s) - 1) // 200) for s in train]
     newest = np.concatenate([[0], np.cumsum(rows_per_user)[:-1]])        # each user's first row is the newest window
     assert torch.equal(windowed_inputs[newest], inputs) and torch.equal(windowed_targets[newest], targets)
+
+
+def test_bce_loss_is_one_positive_and_one_negative_per_position():
+    """The SASRec paper's loss, recomputed from the full logits with the same random negatives."""
+    data = tiny_data()
+    for tied in (True, False):
+        model = SASRec(quick_config(data, dropout=0.0, tied_head=tied), data.item_genre, data.item_year_bucket).eval()
+        x = torch.tensor([[0, 0, 1, 2, 3, 4], [5, 6, 7, 8, 9, 10]])
+        y = torch.tensor([[0, 0, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]])
+        torch.manual_seed(5)
+        loss, positions = sequence_loss(model, x, y, loss="bce")
+        torch.manual_seed(5)
+        real = y != 0
+        positives = y[real]
+        negatives = (positives - 1 + torch.randint(1, data.n_items, positives.shape)) % data.n_items + 1
+        logits = model.logits(model(x)[real])
+        expected = -(torch.nn.functional.logsigmoid(logits.gather(1, positives[:, None])).sum()
+                     + torch.nn.functional.logsigmoid(-logits.gather(1, negatives[:, None])).sum())
+        assert positions == 10
+        assert torch.allclose(loss, expected, atol=1e-5)
+        assert not (negatives == positives).any() and negatives.min() >= 1 and negatives.max() <= data.n_items
+    with pytest.raises(ValueError, match="loss must be one of"):
+        sequence_loss(model, x, y, loss="hinge")
+
+
+def test_bce_training_learns_the_tiny_cycle():
+    data = tiny_data()
+    split = leave_one_out(data.sequences)
+    result = train_sasrec(data, split, quick_config(data, dropout=0.0),
+                          TrainConfig(epochs=40, batch_size=8, lr=1e-2, patience=40, loss="bce",
+                                      progress=False, verbose=False))
+    assert result.history["loss"].iloc[-1] < result.history["loss"].iloc[0] / 2
+    assert evaluate_split(result.model, split, "test")["HR@10"] >= 0.9
+
+
+def test_checkpoints_are_ordinary_readable_files(tmp_path):
+    import os
+    import stat
+
+    data = tiny_data()
+    model = SASRec(quick_config(data), data.item_genre, data.item_year_bucket)
+    from recnb.train import save_checkpoint
+
+    umask = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "m.pt", model, data)
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's 0600
+    with pytest.raises(ValueError) as error:
+        load_checkpoint(path, tiny_data(n_items=9))
+    assert str(tmp_path) not in str(error.value) and "m.pt" in str(error.value)  # no absolute path shown
