@@ -20,8 +20,16 @@ import torch
 
 def time_training_steps(dataset: str = "ml-1m", preset: str = "compact", amp: bool = False, steps: int = 6,
                         batch_size: int = 128, data_dir: str | None = None, all_windows: bool = False) -> dict:
-    """Median seconds per training step (after 2 warm-up steps) and the process's peak memory; an epoch is
-    the newest window of every user, or with ``all_windows`` every training interaction (the compact recipe)."""
+    """Time ``steps`` training steps (after 2 warm-up steps) and scale them to a step and an epoch.
+
+    Batches hold different numbers of real positions, and a step's cost grows
+    with them, so both figures come from one statistic, the measured seconds
+    per real position: ``seconds_per_epoch`` is it times the positions of an
+    epoch, ``seconds_per_step`` it times the mean positions of the epoch's
+    steps (so ``seconds_per_epoch == seconds_per_step * steps_per_epoch``).
+    An epoch is the newest window of every user, or with ``all_windows`` every
+    training interaction (the compact recipe). Also the process's peak memory.
+    """
     from .data import load_dataset
     from .model import config_from_preset
     from .split import leave_one_out
@@ -38,7 +46,7 @@ def time_training_steps(dataset: str = "ml-1m", preset: str = "compact", amp: bo
     scaler = make_scaler(device, torch.bfloat16, amp)
     inputs, targets = training_tensors(split.train, config.max_len, all_windows=all_windows)
     batches = epoch_batches((inputs != 0).sum(1).numpy(), batch_size, np.random.default_rng(0))
-    # The same batches for every variant; their real positions vary, so report time per 1,000 positions too.
+    # The same batches for every variant, so variants are timed on the same work.
     times, positions = [], []
     for step in range(steps + 2):
         rows = torch.from_numpy(batches[step % len(batches)])
@@ -48,13 +56,15 @@ def time_training_steps(dataset: str = "ml-1m", preset: str = "compact", amp: bo
         optimizer_step(model, optimizer, scaler, 1.0)
         times.append(time.perf_counter() - start)
         positions.append(n)
-    measured = slice(2, None)
-    seconds = float(np.sum(times[measured]))
-    per_position = seconds / float(np.sum(positions[measured]))
+    seconds, timed_positions = float(np.sum(times[2:])), int(np.sum(positions[2:]))
+    per_position = seconds / timed_positions
+    epoch_positions = int((targets != 0).sum())
     return {"preset": preset, "precision": "bf16 autocast" if amp else "fp32", "all_windows": all_windows,
-            "seconds_per_step": float(np.median(times[measured])),
-            "seconds_per_epoch": per_position * float((targets != 0).sum()),
-            "positions_per_epoch": int((targets != 0).sum()),
+            "steps_timed": steps, "positions_timed": timed_positions,
+            "microseconds_per_position": 1e6 * per_position,
+            "seconds_per_step": per_position * epoch_positions / len(batches),
+            "steps_per_epoch": len(batches), "positions_per_epoch": epoch_positions,
+            "seconds_per_epoch": per_position * epoch_positions,
             "peak_memory_mib": peak_memory_mib(device), "parameters": sum(p.numel() for p in model.parameters()),
             "threads": torch.get_num_threads()}
 

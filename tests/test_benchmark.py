@@ -1,5 +1,7 @@
 """The speed/memory measurement used by notebook 07 and benchmarks/bench_sasrec.py (figures not asserted)."""
 
+import pytest
+
 from recnb.benchmark import compare_precisions, time_training_steps
 from recnb.data import read_dataset
 
@@ -12,11 +14,26 @@ def test_time_training_steps_reports_a_consistent_record(tmp_path):
     assert record["peak_memory_mib"] > 50 and record["parameters"] > 1000
 
 
+def test_step_and_epoch_figures_come_from_the_same_seconds_per_position(tmp_path):
+    read_dataset("synthetic", tmp_path)
+    record = time_training_steps("synthetic", "quick", steps=2, data_dir=str(tmp_path))
+    per_position = record["microseconds_per_position"] / 1e6
+    assert record["steps_timed"] == 2 and record["positions_timed"] > 0
+    assert record["seconds_per_epoch"] == pytest.approx(per_position * record["positions_per_epoch"])
+    assert record["seconds_per_epoch"] == pytest.approx(record["seconds_per_step"] * record["steps_per_epoch"])
+    assert record["steps_per_epoch"] > 1
+
+
 def test_compare_precisions_runs_each_variant_in_its_own_process(tmp_path):
     read_dataset("synthetic", tmp_path)
     table = compare_precisions(["quick"], steps=1, dataset="synthetic", data_dir=str(tmp_path))
     assert table["precision"].tolist() == ["fp32", "bf16 autocast"]
     assert (table["seconds_per_epoch"] > 0).all()
+    # Both variants time the same batches, so the per-step and per-epoch ratios agree.
+    step_ratio = table["seconds_per_step"][1] / table["seconds_per_step"][0]
+    epoch_ratio = table["seconds_per_epoch"][1] / table["seconds_per_epoch"][0]
+    assert step_ratio == pytest.approx(epoch_ratio)
+    assert table["positions_timed"].nunique() == 1
 
 
 def test_an_all_windows_epoch_counts_every_training_interaction(ml1m_dir, ml1m_split):
