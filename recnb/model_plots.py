@@ -1,4 +1,5 @@
-"""The figures of the SASRec notebooks (06 onwards): embeddings, masks, attention, parameters, training curves.
+"""The figures of the SASRec notebooks (06 onwards): the block diagram, embeddings, masks, attention, parameters,
+training curves.
 
 Like :mod:`recnb.plots` (whose style and colours they share), every function
 takes plain data or a model, draws, and returns the Axes (or the Figure, for
@@ -16,7 +17,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 from matplotlib.colors import ListedColormap
-from matplotlib.patches import Patch
+from matplotlib.patches import FancyBboxPatch, Patch
 from matplotlib.ticker import MaxNLocator
 
 from . import plots
@@ -241,4 +242,110 @@ def plot_loss_curves(histories: Mapping[str, pd.DataFrame], column: str = "loss"
     ylabel = "training loss (cross-entropy per position)" if column == "loss" else column.replace("_", " ")
     ax.set(xlabel="epoch", ylabel=ylabel, title=title or ("Training loss" if column == "loss" else ylabel))
     ax.legend()
+    return ax
+
+
+# ----------------------------------------------------------------------------- the whole model
+def _box(ax, x: float, y: float, width: float, height: float, text: str, color, fontsize: float = 10) -> None:
+    """A rounded box centred at (x, y) with ``text`` in it."""
+    ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
+                                boxstyle="round,pad=0.02,rounding_size=0.15", facecolor=color, edgecolor="0.25",
+                                linewidth=1.2, zorder=2))
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, zorder=3)
+
+
+def _arrow(ax, start: tuple[float, float], end: tuple[float, float], **style) -> None:
+    ax.annotate("", xy=end, xytext=start, zorder=1,
+                arrowprops=dict(arrowstyle="-|>", color=style.pop("color", "0.2"), lw=1.4, shrinkA=0, shrinkB=0,
+                                **style))
+
+
+def _plus(ax, x: float, y: float, radius: float = 0.28) -> None:
+    ax.add_patch(plt.Circle((x, y), radius, facecolor="white", edgecolor="0.2", linewidth=1.4, zorder=2))
+    ax.text(x, y, "+", ha="center", va="center", fontsize=15, fontweight="bold", zorder=3)
+
+
+def plot_sasrec_diagram(config, ax=None):
+    """SASRec as a block diagram, drawn from a :class:`recnb.model.SASRecConfig` (bottom to top, as data flows).
+
+    It draws what :class:`recnb.model.SASRec` computes: the summed input
+    embeddings (genre and year only when the config uses them), dropout,
+    ``n_layers`` pre-LayerNorm blocks (x + dropout(attention(LN(x))), then
+    x + dropout(feed-forward(LN(x)))), the final LayerNorm, the hidden states h
+    and the scores h · Eᵀ with the item embedding E (or a separate output layer
+    when ``tied_head`` is off). Sizes in the boxes come from ``config``.
+    """
+    D, V, H = config.d_model, config.n_items + 1, config.n_heads
+    hidden = config.ffn_multiplier * D
+    ax = axes_or_new(ax, (9.5, 12.5))
+    blue, orange, green, grey, red = (tuple(0.55 + 0.45 * c for c in PALETTE[i]) for i in (0, 1, 2, 7, 3))
+    centre, width = 6.0, 5.6
+
+    # inputs: one embedding table per feature, summed
+    inputs = [("item id", f"E: {V:,} × {D}", blue), ("position\n(from the right)", f"{config.max_len} × {D}", blue)]
+    if config.use_genre and config.n_genres:
+        inputs.append(("primary genre", f"{config.n_genres} × {D}", blue))
+    if config.use_year and config.n_year_buckets:
+        inputs.append(("year bucket", f"{config.n_year_buckets} × {D}", blue))
+    xs = np.linspace(2.6, 9.4, len(inputs)) if len(inputs) > 1 else np.array([centre])
+    for x, (name, shape, color) in zip(xs, inputs):
+        _box(ax, x, 0.9, 2.0, 1.1, f"{name}\nembedding\n{shape}", color, fontsize=8.5)
+        _arrow(ax, (x, 1.45), (centre, 2.1))
+    _plus(ax, centre, 2.4)
+    _box(ax, centre, 3.35, 2.6, 0.55, "dropout", grey)
+    _arrow(ax, (centre, 2.68), (centre, 3.07))
+
+    # the block, repeated n_layers times
+    bottom, top = 4.1, 13.7
+    ax.add_patch(FancyBboxPatch((centre - width / 2 - 1.0, bottom), width + 2.0, top - bottom,
+                                boxstyle="round,pad=0.05,rounding_size=0.3", facecolor=(0.97, 0.97, 0.97),
+                                edgecolor="0.45", linewidth=1.2, linestyle="--", zorder=0))
+    ax.text(centre + width / 2 + 1.25, (bottom + top) / 2,
+            f"× {config.n_layers} block{'s' * (config.n_layers != 1)}\n(pre-LayerNorm\nTransformer block)",
+            ha="left", va="center", fontsize=10.5, fontweight="bold")
+    _arrow(ax, (centre, 3.63), (centre, 4.75))
+    steps = [  # (y, height, text, colour); residual sums at 8.45 and 13.05
+        (5.05, 0.55, "LayerNorm", green),
+        (6.35, 1.3, f"multi-head causal self-attention\n{H} head{'s' * (H != 1)} × {D // H} = {D}\n"
+                    "mask: causal + padding (+ diagonal)", orange),
+        (7.55, 0.55, "dropout", grey),
+        (9.35, 0.55, "LayerNorm", green),
+        (10.65, 1.3, f"feed-forward, at each position\nLinear {D} → {hidden} · GELU ·\nLinear {hidden} → {D}",
+         orange),
+        (11.85, 0.55, "dropout", grey),
+    ]
+    for y, height, text, color in steps:
+        _box(ax, centre, y, width, height, text, color, fontsize=9.5)
+    edges = [(5.325, 5.7), (7.0, 7.275), (7.825, 8.17), (8.73, 9.075), (9.625, 10.0), (11.3, 11.575),
+             (12.125, 12.77)]
+    for start, end in edges:
+        _arrow(ax, (centre, start), (centre, end))
+    for y in (8.45, 13.05):
+        _plus(ax, centre, y)
+    # residual paths: around each sub-layer, from its input to the sum
+    left = centre - width / 2 - 0.55
+    for start, end in ((4.45, 8.45), (8.73 + 0.12, 13.05)):
+        ax.plot([centre, left, left], [start, start, end], color=PALETTE[3], lw=1.6, zorder=1)
+        _arrow(ax, (left, end), (centre - 0.28, end), color=PALETTE[3])
+        ax.text(left - 0.1, (start + end) / 2, "residual", rotation=90, ha="right", va="center",
+                fontsize=9, color=PALETTE[3])
+
+    # after the blocks: final norm, hidden states, scores
+    _arrow(ax, (centre, 13.33), (centre, 14.3))
+    _box(ax, centre, 14.6, width, 0.55, "final LayerNorm", green)
+    _arrow(ax, (centre, 14.875), (centre, 15.35))
+    _box(ax, centre, 15.65, width, 0.6, f"h: one {D}-number vector per position  (B, L, {D})", grey)
+    _arrow(ax, (centre, 15.95), (centre, 16.45))
+    head = (f"scores = h · Eᵀ  (B, L, {V:,})\none score per item id (the item embedding again)" if config.tied_head
+            else f"scores = separate Linear {D} → {V:,}  (B, L, {V:,})\none score per item id")
+    _box(ax, centre, 16.9, width, 0.9, head, red)
+    if config.tied_head:  # the same matrix E feeds the input and scores the output
+        x0 = xs[0] - 1.0
+        ax.plot([x0, 0.35, 0.35], [0.9, 0.9, 16.9], color=PALETTE[0], lw=1.6, ls="--", zorder=1)
+        _arrow(ax, (0.35, 16.9), (centre - width / 2, 16.9), color=PALETTE[0], ls="--")
+        ax.text(0.5, 10.0, "the same matrix E (tied weights)", rotation=90, ha="left", va="center", fontsize=9,
+                color=PALETTE[0])
+    ax.set(xlim=(0, 12.3), ylim=(0.2, 17.5), title=f"SASRec as built by recnb (d_model = {D})")
+    ax.set_aspect("equal")
+    ax.axis("off")
     return ax

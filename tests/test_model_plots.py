@@ -181,3 +181,29 @@ def test_plot_loss_curves_draws_one_line_per_run():
     np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), [0.02, 0.04, 0.05])
     with pytest.raises(ValueError, match="no column"):
         model_plots.plot_loss_curves(histories, column="test_HR@10")
+
+
+def diagram_texts(config) -> list[str]:
+    return [text.get_text() for text in model_plots.plot_sasrec_diagram(config).texts]
+
+
+def test_plot_sasrec_diagram_draws_the_configs_blocks_sizes_and_tied_scores():
+    config = make_model("compact", max_len=200).config
+    texts = diagram_texts(config)
+    joined = "\n".join(texts)
+    assert f"× {config.n_layers} blocks" in joined
+    assert sum(text == "LayerNorm" for text in texts) == 2 and "final LayerNorm" in texts   # pre-LN: two per block
+    assert f"{config.n_heads} heads × {config.d_model // config.n_heads} = {config.d_model}" in joined
+    assert f"Linear {config.d_model} → {config.ffn_multiplier * config.d_model}" in joined
+    assert f"E: {N_ITEMS + 1:,} × {config.d_model}" in joined
+    assert "genre" in joined and "year bucket" in joined
+    assert f"h · Eᵀ  (B, L, {N_ITEMS + 1:,})" in joined and "tied weights" in joined
+    assert sum(text == "residual" for text in texts) == 2
+
+
+def test_plot_sasrec_diagram_leaves_out_unused_features_and_shows_a_separate_head():
+    config = make_model("quick", use_genre=False, use_year=False, tied_head=False, n_layers=1).config
+    joined = "\n".join(diagram_texts(config))
+    assert "genre" not in joined and "year" not in joined
+    assert "× 1 block\n" in joined
+    assert "separate Linear" in joined and "tied weights" not in joined
