@@ -1,6 +1,6 @@
 """No committed file names a place on the machine it was written on.
 
-Notebook outputs and docs are read on other machines, where ``/home/someone/...``
+Notebook outputs and docs are read on other machines, where ``/home/<someone>/...``
 means nothing and tells a stranger how somebody's disk is laid out. This test
 scans every git-tracked text file (notebooks with their outputs included) for an
 absolute home, work or temporary path, and every notebook for a mention of a file
@@ -24,8 +24,8 @@ BINARY_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".pdf", ".pt", ".pth", ".zip
                    ".pkl", ".parquet", ".ico", ".woff", ".woff2"}
 
 _ROOTS = "|".join(["ho" + "me", "wo" + "rk", "t" + "mp", "ro" + "ot", "Us" + "ers"])
-#: ``/home/x``, ``/work/x``, ``/tmp/x``, ``/root/x``, ``/Users/x`` where a path starts (not inside a URL or a
-#: relative path such as ``data/tmp/x``; after an escaped newline or tab as in JSON), and ``C:\Users\``.
+#: ``/home/<x>``, ``/work/<x>``, ``/tmp/<x>``, ``/root/<x>``, ``/Users/<x>`` where a path starts (not inside a URL or a
+#: relative path such as ``data/tmp/x``; after an escaped newline or tab as in JSON), and ``<drive>:\Users\``.
 ABSOLUTE_PATH = re.compile(r"(?:(?<![\w.:/~-])|(?<=\\[nrt]))/(?:" + _ROOTS + r")/[\w.~-]"
                            + "|" + r"(?:\b|(?<=\\[nrt]))[A-Za-z]:\\{1,2}" + "Us" + r"ers\\")
 #: Files outside the repository that a learner does not have.
