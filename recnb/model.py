@@ -50,7 +50,8 @@ class SASRecConfig:
         return asdict(self)
 
 
-#: Named sizes. ``seed`` is the seed project's model; ``compact`` is the CPU-friendly
+#: Named sizes. ``seed`` is the model size of the earlier SASRec-on-ML-1M project this series set out to
+#: reproduce (notebook 00); ``compact`` is the CPU-friendly
 #: preset that reaches the series' quality bar; ``quick`` is for tests and CI.
 PRESETS: dict[str, dict] = {
     "seed": dict(d_model=256, n_layers=3, n_heads=4, max_len=200, dropout=0.1, tied_head=False),
