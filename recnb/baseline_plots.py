@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import NullLocator, PercentFormatter
 
 from .plots import PALETTE, axes_or_new  # the series' colours and style, shared with recnb.plots
 
@@ -229,16 +229,29 @@ def plot_alpha_sweep(sweep: pd.DataFrame, metrics: Sequence[str] = ("HR@10", "ND
 
     ``chosen`` draws a vertical line at the alpha picked; ``references`` (name ->
     value of the first metric) draws dashed horizontal lines, e.g. the Markov
-    chain and popularity on the same split.
+    chain and popularity on the same split. The x axis is symmetric-log: linear
+    up to the smallest positive alpha, logarithmic above, so the small alphas,
+    where the metrics change fastest, are not crowded into the left edge. The
+    y axis is a plain fraction (NDCG is no share of users).
     """
     ax = axes_or_new(ax, (7, 3.8))
     alphas = sweep.index.to_numpy(dtype=float)
     for metric, marker in zip(metrics, ("o", "s", "^", "D")):
         ax.plot(alphas, sweep[metric].to_numpy(), marker=marker, markersize=4, label=metric)
+    smallest = float(alphas[alphas > 0].min()) if (alphas > 0).any() else 0.01
+    ax.set_xscale("symlog", linthresh=smallest, linscale=0.5)
+    ticks = [0.0] + [t for t in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0) if t >= smallest]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ends = sweep[list(metrics)].to_numpy()[[0, -1]]  # the curves at the smallest and at the largest alpha
     for (name, value), color in zip((references or {}).items(), ("grey", "silver", "black")):
         ax.axhline(value, color=color, linestyle="--", linewidth=1)
-        ax.annotate(f"{name}: {metrics[0]} {value:.1%}", (0.55, value), xycoords=("axes fraction", "data"),
-                    xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", color="dimgrey")
+        # label the line at the end where the curves are furthest from it, on the side away from them
+        left = np.abs(ends[0] - value).min() >= np.abs(ends[1] - value).min()
+        above = ends[0 if left else 1].mean() <= value
+        ax.annotate(f"{name}: {metrics[0]} {value:.1%}", (0.02 if left else 0.98, value),
+                    xycoords=("axes fraction", "data"), xytext=(0, 3 if above else -3), textcoords="offset points",
+                    ha="left" if left else "right", va="bottom" if above else "top", color="dimgrey")
     if chosen is not None:
         ax.axvline(chosen, color=PALETTE[1], linestyle=":", linewidth=1.5)
         best = float(sweep.loc[chosen, metrics[0]])
@@ -247,10 +260,10 @@ def plot_alpha_sweep(sweep: pd.DataFrame, metrics: Sequence[str] = ("HR@10", "ND
                     ha="right", color=PALETTE[1])
     highest = max([float(sweep[list(metrics)].to_numpy().max())] + list((references or {}).values()))
     ax.set_ylim(0, highest * 1.12)
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set(xlabel="alpha (0 = popularity only, 1 = Markov chain only)", ylabel="metric",
-           title=title or "Hybrid: alpha × Markov + (1 − alpha) × popularity", xlim=(-0.02, 1.02))
-    ax.legend(loc="lower right")
+    ax.set(xlabel="alpha (symmetric-log scale; 0 = popularity only, 1 = Markov chain only)",
+           ylabel="metric (a fraction)", title=title or "Hybrid: alpha × Markov + (1 − alpha) × popularity",
+           xlim=(-smallest / 5, 1.1))
+    ax.legend(loc="center left")
     return ax
 
 

@@ -132,7 +132,25 @@ def test_alpha_sweep_draws_each_metric_the_choice_and_the_references():
     assert len(ax.get_lines()) == 2 + 2 + 1  # two metrics, two references, the chosen alpha
     texts = [t.get_text() for t in ax.texts]
     assert texts == ["Markov: HR@10 19.0%", "popularity: HR@10 4.0%", "chosen alpha = 1\nHR@10 19.0%"]
+    # each reference is labelled at the end where the curves are far from it: Markov left, popularity right
+    assert [t.xy[0] for t in ax.texts[:2]] == [0.02, 0.98]
     assert ax.get_ylim()[1] > 0.19
+    assert ax.get_xscale() == "symlog"  # small alphas get room: linear up to the smallest positive alpha
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.5", "1"]
+    ax.figure.canvas.draw()
+    assert not any("%" in t.get_text() for t in ax.get_yticklabels())  # NDCG is a fraction, not a percentage
+
+
+def test_alpha_sweep_spreads_a_grid_of_small_alphas():
+    alphas = [0.0, 0.005, 0.01, 0.1, 1.0]
+    sweep = pd.DataFrame({"HR@10": [0.04, 0.05, 0.06, 0.15, 0.19], "NDCG@10": [0.02, 0.03, 0.03, 0.09, 0.11]},
+                         index=pd.Index(alphas, name="alpha"))
+    ax = bp.plot_alpha_sweep(sweep)
+    to_axes = ax.transAxes.inverted().transform
+    x = [to_axes(ax.transData.transform((a, 0.1)))[0] for a in alphas]
+    assert x[1] - x[0] > 0.1 and x[2] - x[1] > 0.1  # 0, 0.005 and 0.01 are not crowded together at the left
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.005", "0.01", "0.02", "0.05", "0.1", "0.2",
+                                                            "0.5", "1"]
 
 
 def test_state_space_draws_possible_and_observed_on_a_log_scale():
