@@ -35,6 +35,51 @@ def plot_training_history(history: pd.DataFrame, title: str | None = None):
     return fig
 
 
+def plot_number_lines(limits: pd.DataFrame, marks: dict[str, float] | None = None,
+                      zoom: tuple[int, int] = (-10, 6)):
+    """Each float format's positive numbers on a log axis: subnormal range, normal range, largest value.
+
+    ``limits`` has one row per format (the index names it) and the columns
+    ``smallest subnormal``, ``smallest normal`` and ``largest``; ``marks``
+    draws a dashed vertical line at each named value (gradient magnitudes, say).
+    The top panel shows every format's whole range, the bottom one the decades
+    ``zoom`` (powers of ten), where fp16's small numbers end.
+    """
+    set_style()
+    fig, axes = plt.subplots(2, 1, figsize=(10, 1.5 * len(limits) + 2.2),
+                             gridspec_kw={"height_ratios": [1, 1]})
+    colours = sns.color_palette("deep")
+    for ax, (first, last), step in ((axes[0], (-53, 44), 10), (axes[1], zoom, 2)):
+        for row, (name, limit) in enumerate(limits.iterrows()):
+            y = len(limits) - 1 - row
+            low, normal, high = (float(np.log10(limit[c])) for c in
+                                 ("smallest subnormal", "smallest normal", "largest"))
+            ax.barh(y, normal - low, left=low, height=0.5, color=colours[0], alpha=0.35,
+                    label="subnormal range" if row == 0 else None)
+            ax.barh(y, high - normal, left=normal, height=0.5, color=colours[0],
+                    label="normal range" if row == 0 else None)
+            labels = ((low, -0.012, "right", "center", 0.0), (normal, 0.0, "center", "bottom", 0.3),
+                      (high, 0.012, "left", "center", 0.0))
+            for value, shift, ha, va, up in labels:
+                if first <= value <= last:  # label only the limits inside this panel
+                    ax.text(value + shift * (last - first), y + up, f"{10 ** value:.2g}", ha=ha, va=va,
+                            fontsize=8)
+        for (label, value), colour in zip((marks or {}).items(), colours[1:]):
+            ax.axvline(np.log10(value), color=colour, linestyle="--", linewidth=1.2, label=f"gradient {label}")
+        ax.set_yticks(range(len(limits)), list(limits.index)[::-1])
+        ax.set_ylim(-0.6, len(limits) - 0.1)
+        ax.set_xlim(first, last)
+        ticks = np.arange(-(-first // step) * step, last + 1, step)
+        ax.set_xticks(ticks, [f"1e{t}" for t in ticks])
+        ax.grid(axis="y", visible=False)
+    axes[0].set_title("every format's positive numbers (log scale; zero lies beyond the left end)")
+    axes[1].set_title(f"zoom: 1e{zoom[0]} to 1e{zoom[1]}")
+    axes[1].set_xlabel("magnitude")
+    axes[1].legend(frameon=False, fontsize=8, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.3))
+    fig.tight_layout()
+    return fig
+
+
 def plot_precision_comparison(table: pd.DataFrame):
     """Bars of seconds per epoch and peak memory for each preset and precision (``recnb.benchmark``)."""
     set_style()
@@ -47,6 +92,7 @@ def plot_precision_comparison(table: pd.DataFrame):
         for container in ax.containers:
             ax.bar_label(container, fmt="%.0f", fontsize=8)
     axes[1].get_legend().remove()
+    sns.move_legend(axes[0], "lower center", bbox_to_anchor=(1.1, 1.0), ncol=2, title=None, frameon=False)
     fig.tight_layout()
     return fig
 

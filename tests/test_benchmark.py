@@ -26,8 +26,8 @@ def test_step_and_epoch_figures_come_from_the_same_seconds_per_position(tmp_path
 
 def test_compare_precisions_runs_each_variant_in_its_own_process(tmp_path):
     read_dataset("synthetic", tmp_path)
-    table = compare_precisions(["quick"], steps=1, dataset="synthetic", data_dir=str(tmp_path))
-    assert table["precision"].tolist() == ["fp32", "bf16 autocast"]
+    table = compare_precisions(["quick"], steps=1, dataset="synthetic", data_dir=str(tmp_path), rounds=2)
+    assert table["precision"].tolist() == ["fp32", "bf16 autocast"] and (table["rounds"] == 2).all()
     assert (table["seconds_per_epoch"] > 0).all()
     # Both variants time the same batches, so the per-step and per-epoch ratios agree.
     step_ratio = table["seconds_per_step"][1] / table["seconds_per_step"][0]
@@ -45,3 +45,21 @@ def test_an_all_windows_epoch_counts_every_training_interaction(ml1m_dir, ml1m_s
     assert every["all_windows"] and not newest["all_windows"]
     assert every["positions_per_epoch"] == sum(len(s) - 1 for s in train if len(s) >= 2)
     assert newest["positions_per_epoch"] == sum(min(len(s) - 1, 50) for s in train if len(s) >= 2)
+
+
+def test_each_variant_keeps_its_fastest_round(monkeypatch):
+    import json
+    import types
+
+    import recnb.benchmark as benchmark
+
+    timings = iter([300.0, 500.0, 200.0, 700.0, 250.0, 400.0])  # fp32, bf16 alternately, three rounds
+
+    def fake_run(command, **kwargs):
+        record = {"precision": "bf16 autocast" if "--amp" in command else "fp32",
+                  "microseconds_per_position": next(timings)}
+        return types.SimpleNamespace(returncode=0, stdout=json.dumps(record) + "\n", stderr="")
+
+    monkeypatch.setattr(benchmark.subprocess, "run", fake_run)
+    table = benchmark.compare_precisions(["quick"], rounds=3)
+    assert table["microseconds_per_position"].tolist() == [200.0, 400.0]

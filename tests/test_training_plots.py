@@ -9,7 +9,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from recnb.training_plots import (padding_share, plot_gradient_agreement, plot_learning_rate_schedule,  # noqa: E402
-                                  plot_precision_comparison, plot_training_history)
+                                  plot_number_lines, plot_precision_comparison, plot_training_history)
 
 
 def test_training_history_has_three_panels_and_marks_the_best_epoch():
@@ -44,3 +44,17 @@ def test_length_buckets_cut_padding():
     random_share = padding_share(lengths, 128, False, 200)
     bucketed_share = padding_share(lengths, 128, True, 200)
     assert 0.3 < random_share < 0.7 and bucketed_share < random_share / 2
+
+
+def test_number_lines_draw_each_format_from_its_smallest_subnormal_to_its_largest_value():
+    limits = pd.DataFrame({"smallest subnormal": [1e-45, 6e-8], "smallest normal": [1e-38, 6e-5],
+                           "largest": [3e38, 6.5e4]}, index=["fp32", "fp16"])
+    fig = plot_number_lines(limits, {"1e-6": 1e-6})
+    top = fig.axes[0]
+    bars = sorted((p.get_y(), p.get_x(), p.get_x() + p.get_width()) for p in top.patches)
+    fp16_sub, fp16_normal, fp32_sub, fp32_normal = bars  # fp16 is drawn lower (first row on top)
+    assert fp16_sub[1] == pytest.approx(np.log10(6e-8)) and fp16_sub[2] == pytest.approx(np.log10(6e-5))
+    assert fp16_normal[2] == pytest.approx(np.log10(6.5e4)) and fp32_sub[1] == pytest.approx(-45)
+    assert fp32_normal[2] == pytest.approx(np.log10(3e38))
+    assert [t.get_text() for t in top.get_yticklabels()] == ["fp16", "fp32"]
+    assert any(np.allclose(line.get_xdata(), -6) for line in fig.axes[1].get_lines())
