@@ -116,6 +116,8 @@ def test_a_checkpoint_for_other_data_is_reported_in_the_widget(synthetic, ml1m_s
     split = leave_one_out(synthetic.sequences)
     explorer = AttentionExplorer.from_checkpoint(default_checkpoint(), synthetic, split)
     assert "SASRec is not available" in explorer.message and "trained on 'ml-1m'" in explorer.message
+    # the message names the checkpoint as the learner sees it, relative to the repository, never absolute
+    assert "checkpoints/sasrec_compact_ml1m.pt" in explorer.message and str(default_checkpoint()) not in explorer.message
     assert explorer.user.disabled and "recnb-error" in explorer.status.value
     missing = AttentionExplorer.from_checkpoint("no/such/file.pt", synthetic, split)
     assert "No checkpoint at" in missing.message
