@@ -307,7 +307,7 @@ def export_checkpoint(source: str | os.PathLike, output: str | os.PathLike) -> P
         raise ValueError("Give export a new output path; it never overwrites its source.")
     payload = torch.load(source, map_location="cpu", weights_only=True)
     if payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{source} is not a recnb SASRec checkpoint.")
+        raise ValueError(f"{display_path(source)} is not a recnb SASRec checkpoint.")
     return _save_atomically({key: value for key, value in payload.items() if key not in TRAINING_STATE}, output)
 
 
