@@ -21,6 +21,63 @@ from .baselines import BASELINES, make_baseline
 from .releases import RELEASES
 
 
+def _require(condition: bool, message: str) -> None:
+    """Stop before any work with one clear message (main() prints it as an ``error:`` line, exit 2)."""
+    if not condition:
+        raise ValueError(message)
+
+
+def check_device(name: str):
+    """The torch device ``name`` names, if this machine has it; else a ValueError that says what to use."""
+    import torch
+
+    if name == "auto":
+        return None
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r} is not a device; use auto, cpu, cuda, cuda:1 or mps.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: this torch build or machine has no CUDA GPU; use --device cpu or auto.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices (numbered from 0).")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"--device {name}: Apple's MPS is not available here; use --device cpu or auto.")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {name}: recnb trains on cpu, cuda or mps.")
+    return device
+
+
+def check_output_file(path: str, flag: str) -> None:
+    """Fail before training, not after it, when ``path`` cannot be written as a file."""
+    import os
+
+    target = Path(path)
+    _require(not target.is_dir(), f"{flag} {path} is a folder; give a file name inside it, e.g. {target / 'run.pt'}.")
+    folder = target.parent if str(target.parent) else Path(".")
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    _require(existing.is_dir(), f"{flag} {path}: {existing} is a file, not a folder.")
+    _require(os.access(existing, os.W_OK), f"{flag} {path}: no permission to write in {existing}.")
+
+
+def check_train_arguments(args: argparse.Namespace) -> None:
+    """Every number and path of ``train`` checked before the data are read: nonsense never trains."""
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
+                        ("--accumulation", args.accumulation), ("--patience", args.patience)):
+        _require(value >= 1, f"{flag} must be a whole number of at least 1, not {value}.")
+    for flag, value in (("--d-model", args.d_model), ("--layers", args.layers), ("--heads", args.heads),
+                        ("--max-len", args.max_len)):
+        _require(value is None or value >= 1, f"{flag} must be at least 1, not {value}.")
+    _require(args.lr > 0, f"--lr must be above 0, not {args.lr}.")
+    _require(args.weight_decay >= 0, f"--weight-decay must be 0 or more, not {args.weight_decay}.")
+    _require(args.warmup_epochs >= 0, f"--warmup-epochs must be 0 or more, not {args.warmup_epochs}.")
+    _require(args.max_minutes is None or args.max_minutes > 0, f"--max-minutes must be above 0, not {args.max_minutes}.")
+    _require(args.dropout is None or 0 <= args.dropout < 1, f"--dropout must be in [0, 1), not {args.dropout}.")
+    check_device(args.device)
+    check_output_file(args.checkpoint, "--checkpoint")
+    _require(args.resume is None or Path(args.resume).is_file(), f"--resume {args.resume}: no such checkpoint file.")
+
+
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments every command that reads a data set shares."""
     group = parser.add_argument_group("data")
@@ -129,6 +186,7 @@ def run_train(args: argparse.Namespace) -> int:
     from .split import leave_one_out
     from .train import TrainConfig, save_checkpoint, train_sasrec
 
+    check_train_arguments(args)
     seed_everything(args.seed)
     data = build_sequences(read_dataset(args.dataset, args.data_dir, download=not args.no_download),
                            args.min_user, args.min_item, args.dataset)
@@ -191,6 +249,26 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def compare_outputs(args: argparse.Namespace) -> tuple[Path, Path]:
+    """Where ``compare`` writes: the README's ``assets/`` files only for ML-1M with the benchmark's 5-core filter.
+
+    Any other data set or filter gets files of its own name beside them
+    (``comparison_synthetic.csv``), so a run on other data never replaces the
+    committed ML-1M table and chart; ``--csv`` and ``--chart`` always win.
+    """
+    from .comparison import default_output_dir
+
+    output = default_output_dir()
+    benchmark = args.dataset == "ml-1m" and args.min_user == 5 and args.min_item == 5
+    suffix = "" if benchmark else f"_{args.dataset}" + (
+        "" if (args.min_user, args.min_item) == (5, 5) else f"_{args.min_user}u{args.min_item}i")
+    csv = Path(args.csv) if args.csv else output / f"comparison{suffix}.csv"
+    chart = Path(args.chart) if args.chart else output / f"baseline_comparison{suffix}.png"
+    for path, flag in ((csv, "--csv"), (chart, "--chart")):
+        check_output_file(str(path), flag)
+    return csv, chart
+
+
 def run_compare(args: argparse.Namespace) -> int:
     """Every baseline and SASRec on the test split: print the table, write the CSV and the chart."""
     import matplotlib
@@ -198,16 +276,18 @@ def run_compare(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")  # a file, never a window
     import matplotlib.pyplot as plt
 
-    from .comparison import (PUBLISHED, comparison_table, default_checkpoint, default_output_dir,
-                             evaluate_models, fit_models, format_table, save_figure, write_csv)
+    from .comparison import (PUBLISHED, comparison_table, default_checkpoint, evaluate_models, fit_models,
+                             format_table, save_figure, write_csv)
     from .comparison_plots import plot_comparison_chart
-    from .config import seed_everything
+    from .config import display_path, seed_everything
     from .data import load_dataset
     from .split import leave_one_out
     from .train import load_checkpoint
 
     if args.train and args.checkpoint:
         raise ValueError("Give --checkpoint (use a trained model) or --train (train one now), not both.")
+    _require(not args.train or args.epochs >= 1, f"--epochs must be at least 1 to train SASRec, not {args.epochs}.")
+    csv_target, chart_target = compare_outputs(args)
     start = time.perf_counter()
     data = load_dataset(args.dataset, args.data_dir, min_user_interactions=args.min_user,
                         min_item_interactions=args.min_item, download=not args.no_download)
@@ -217,18 +297,18 @@ def run_compare(args: argparse.Namespace) -> int:
     else:
         path = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
         sasrec, _ = load_checkpoint(path, data)  # refuses a checkpoint trained on other items
-        source = str(path)
+        source = display_path(path)
     seed_everything(args.seed)
     models = fit_models(data, split, sasrec=sasrec, alpha=args.alpha)
     results = evaluate_models(models, split, "test")
     table = comparison_table(results)
-    output = default_output_dir()
-    csv_path = write_csv(table, args.csv or output / "comparison.csv")
     references = {"published SASRec": PUBLISHED["SASRec, full cross-entropy (RecSys 2023)"]["HR@10"]}
     ax = plot_comparison_chart(table, references=references,
                                title=f"HR@10 on {data.name} test: {split.n_users:,} users, full ranking over "
                                      f"{data.n_items:,} films")
-    chart_path = save_figure(ax.figure, args.chart or output / "baseline_comparison.png")
+    # the chart is drawn before anything is written, so a failure leaves both files as they were
+    csv_path = write_csv(table, csv_target)
+    chart_path = save_figure(ax.figure, chart_target)
     plt.close(ax.figure)
     print(f"{data.name}, test split, {split.n_users:,} users, full ranking over {data.n_items:,} items "
           f"(seen items masked); hybrid alpha {models['hybrid'].alpha:g} (chosen on validation unless given); "

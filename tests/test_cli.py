@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from recnb.cli import main
@@ -64,3 +65,65 @@ def test_train_then_evaluate_sasrec_and_refuse_to_overwrite(tmp_path, capsys):
     assert main(["train", *common, "--preset", "quick", "--epochs", "1", "--loss", "bce", "--checkpoint", str(bce),
                  "--no-progress"]) == 0
     assert torch.load(bce, weights_only=True)["train_config"]["loss"] == "bce"
+
+
+BAD_TRAIN_ARGUMENTS = [
+    (["--epochs", "0"], "--epochs must be a whole number of at least 1"),
+    (["--batch-size", "-5"], "--batch-size must be a whole number of at least 1"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--accumulation", "0"], "--accumulation"),
+    (["--patience", "0"], "--patience"),
+    (["--heads", "0"], "--heads must be at least 1"),
+    (["--layers", "0"], "--layers must be at least 1"),
+    (["--d-model", "0"], "--d-model must be at least 1"),
+    (["--lr", "0"], "--lr must be above 0"),
+    (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
+    (["--warmup-epochs", "-1"], "--warmup-epochs"),
+    (["--max-minutes", "0"], "--max-minutes"),
+    (["--device", "banana"], "is not a device"),
+    (["--resume", "no-such-file.pt"], "no such checkpoint file"),
+]
+
+
+@pytest.mark.parametrize("extra, message", BAD_TRAIN_ARGUMENTS)
+def test_train_rejects_nonsense_before_reading_any_data(tmp_path, capsys, extra, message):
+    checkpoint = tmp_path / "run.pt"
+    # --data-dir points at an empty folder: a check that passed would fail later on the missing data instead
+    code = main(["train", "--dataset", "ml-1m", "--data-dir", str(tmp_path), "--no-download",
+                 "--checkpoint", str(checkpoint), "--no-progress", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error:") and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not checkpoint.exists()
+
+
+def test_train_rejects_a_device_this_machine_lacks_and_a_folder_as_checkpoint(tmp_path, capsys):
+    common = ["train", "--dataset", "ml-1m", "--data-dir", str(tmp_path), "--no-download", "--no-progress"]
+    if not torch.cuda.is_available():
+        assert main([*common, "--device", "cuda", "--checkpoint", str(tmp_path / "r.pt")]) == 2
+        assert "no CUDA GPU" in capsys.readouterr().err
+    assert main([*common, "--checkpoint", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main([*common, "--checkpoint", str(blocker / "run.pt")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_compare_never_writes_the_ml1m_assets_for_other_data(synthetic_dir, tmp_path, monkeypatch, capsys):
+    import recnb.comparison
+
+    monkeypatch.setattr(recnb.comparison, "default_output_dir", lambda: tmp_path / "assets")
+    assert main(["compare", "--dataset", "synthetic", "--train", "--epochs", "0"]) == 2
+    assert "--epochs must be at least 1" in capsys.readouterr().err
+    code = main(["compare", "--dataset", "synthetic", "--data-dir", str(synthetic_dir.parent), "--no-download",
+                 "--train", "--epochs", "1"])
+    assert code == 0
+    written = sorted(p.name for p in (tmp_path / "assets").iterdir())
+    assert written == ["baseline_comparison_synthetic.png", "comparison_synthetic.csv"]
+    from recnb.cli import build_parser, compare_outputs
+
+    args = build_parser().parse_args(["compare", "--dataset", "ml-1m"])
+    assert [p.name for p in compare_outputs(args)] == ["comparison.csv", "baseline_comparison.png"]
+    args = build_parser().parse_args(["compare", "--dataset", "ml-1m", "--min-user", "10"])
+    assert [p.name for p in compare_outputs(args)] == ["comparison_ml-1m_10u5i.csv",
+                                                       "baseline_comparison_ml-1m_10u5i.png"]
