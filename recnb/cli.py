@@ -415,6 +415,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DownloadError, ArchiveError, DataFormatError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (PermissionError, IsADirectoryError, NotADirectoryError) as error:
+        print(f"error: {error.strerror}: {error.filename}. Check the path and its permissions.", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

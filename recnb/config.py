@@ -26,6 +26,13 @@ def repository_root() -> Path | None:
     return root if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir() else None
 
 
+def _folder(path: Path, name: str) -> Path:
+    """``path`` unless it is an existing file: a data folder must be a folder (or not exist yet)."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name} points at {path}, which is a file; point it at a folder (it is created if missing).")
+    return path
+
+
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """Where MovieLens files are cached.
 
@@ -34,9 +41,9 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     ``~/.cache/recnb`` for a copy of recnb installed without its repository.
     """
     if data_dir is not None:
-        return Path(data_dir).expanduser()
+        return _folder(Path(data_dir).expanduser(), "data_dir")
     if os.environ.get(DATA_DIR_ENV):
-        return Path(os.environ[DATA_DIR_ENV]).expanduser()
+        return _folder(Path(os.environ[DATA_DIR_ENV]).expanduser(), DATA_DIR_ENV)
     root = repository_root()
     if root is not None:
         return root / "data"
@@ -53,7 +60,10 @@ def display_path(path: str | os.PathLike, data_dir: str | os.PathLike | None = N
     """
     path = Path(path).expanduser().resolve()
     root = repository_root()
-    places = [("<data>", resolve_data_dir(data_dir).expanduser().resolve())]
+    try:
+        places = [("<data>", resolve_data_dir(data_dir).expanduser().resolve())]
+    except ValueError:  # a data folder setting that names a file: nothing can lie inside it
+        places = []
     if root is not None:
         places.insert(0, ("", root.resolve()))
     for label, base in places:

@@ -268,15 +268,34 @@ def _save_atomically(payload: dict, path: Path) -> Path:
     return path
 
 
+def read_checkpoint_file(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
+    """The payload of a recnb checkpoint file, or one clear error for a missing, damaged or foreign file.
+
+    ``weights_only=True``: a checkpoint is data, never code to run.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No checkpoint at {display_path(path)}.")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{display_path(path)} is empty: it is not a checkpoint. Train or download it again.")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except (PermissionError, IsADirectoryError):
+        raise  # unreadable (permissions, a folder): the CLI reports the path and the reason
+    except Exception as error:  # the unpickler fails in many ways (EOFError, IndexError, ...) on a damaged file
+        raise ValueError(f"{display_path(path)} cannot be read as a PyTorch checkpoint ({type(error).__name__}); "
+                         "it may be truncated or another kind of file. Train or download it again.") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise ValueError(f"{display_path(path)} is not a recnb SASRec checkpoint (format {found!r}).")
+    return payload
+
+
 def load_checkpoint(path: str | os.PathLike, data: SequenceData | None = None,
                     device: str | torch.device = "cpu") -> tuple[SASRec, dict]:
     """Load a checkpoint; with ``data``, check that it was trained on the same items."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No checkpoint at {display_path(path)}.")
-    payload = torch.load(path, map_location=device, weights_only=True)
-    if payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{display_path(path)} is not a recnb SASRec checkpoint (format {payload.get('format')!r}).")
+    payload = read_checkpoint_file(path, device)
     if data is not None:
         saved = payload["dataset"]
         same = saved["n_items"] == data.n_items and np.array_equal(saved["item_ids"].numpy(), data.item_ids)
@@ -305,9 +324,7 @@ def export_checkpoint(source: str | os.PathLike, output: str | os.PathLike) -> P
     source, output = Path(source), Path(output)
     if output.resolve() == source.resolve():
         raise ValueError("Give export a new output path; it never overwrites its source.")
-    payload = torch.load(source, map_location="cpu", weights_only=True)
-    if payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{display_path(source)} is not a recnb SASRec checkpoint.")
+    payload = read_checkpoint_file(source)
     return _save_atomically({key: value for key, value in payload.items() if key not in TRAINING_STATE}, output)
 
 
@@ -350,6 +367,15 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
     start_epoch, best_ndcg, best_epoch, best_valid = 1, -1.0, 0, {}
     if resume is not None:
         saved_model, payload = load_checkpoint(resume, data, device)
+        if "optimizer_state" not in payload:
+            raise ValueError(f"{display_path(resume)} holds no training state (an exported checkpoint): it scores "
+                             "but cannot be resumed. Resume from the checkpoint that `train` wrote.")
+        changed = {key: (value, payload["config"].get(key)) for key, value in model_config.to_dict().items()
+                   if payload["config"].get(key) != value}
+        if changed:
+            raise ValueError(f"{display_path(resume)} was trained with another model: "
+                             + ", ".join(f"{key} {saved!r} there, {now!r} now" for key, (now, saved) in changed.items())
+                             + ". Resume with the same preset and options, or train a new checkpoint.")
         model.load_state_dict(saved_model.state_dict())
         optimizer.load_state_dict(payload["optimizer_state"])
         if payload.get("scaler_state"):

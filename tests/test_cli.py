@@ -127,3 +127,27 @@ def test_compare_never_writes_the_ml1m_assets_for_other_data(synthetic_dir, tmp_
     args = build_parser().parse_args(["compare", "--dataset", "ml-1m", "--min-user", "10"])
     assert [p.name for p in compare_outputs(args)] == ["comparison_ml-1m_10u5i.csv",
                                                        "baseline_comparison_ml-1m_10u5i.png"]
+
+
+def test_permission_and_data_folder_errors_are_one_line(tmp_path, monkeypatch, capsys):
+    a_file = tmp_path / "data.txt"
+    a_file.write_text("x")
+    monkeypatch.setenv("RECNB_DATA_DIR", str(a_file))
+    assert main(["stats", "--dataset", "ml-1m", "--no-download"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: RECNB_DATA_DIR points at") and len(err.strip().splitlines()) == 1
+    monkeypatch.delenv("RECNB_DATA_DIR")
+
+    def denied(args):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "locked" / "ml-1m.zip"))
+
+    monkeypatch.setattr("recnb.cli.run_stats", denied)   # main() builds its parser afresh, with this function
+    assert main(["stats", "--dataset", "ml-1m"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Permission denied:") and "Traceback" not in err
+    monkeypatch.undo()
+    checkpoint = tmp_path / "e.pt"
+    checkpoint.write_bytes(b"")
+    assert main(["evaluate", "--model", "sasrec", "--checkpoint", str(checkpoint), "--dataset", "synthetic",
+                 "--data-dir", str(tmp_path)]) == 2
+    assert "is empty" in capsys.readouterr().err

@@ -28,3 +28,17 @@ def test_torch_threads_restores_the_count_even_after_an_error():
         with torch_threads(1):
             raise RuntimeError("boom")
     assert torch.get_num_threads() == before
+
+
+def test_a_data_folder_setting_that_names_a_file_is_refused(tmp_path, monkeypatch):
+    from recnb.config import resolve_data_dir
+
+    a_file = tmp_path / "ratings.dat"
+    a_file.write_text("1::1::5::0\n")
+    monkeypatch.setenv("RECNB_DATA_DIR", str(a_file))
+    with pytest.raises(ValueError, match="RECNB_DATA_DIR points at .* which is a file"):
+        resolve_data_dir()
+    with pytest.raises(ValueError, match="data_dir points at"):
+        resolve_data_dir(a_file)
+    assert resolve_data_dir(tmp_path / "not-yet") == tmp_path / "not-yet"   # created later, on first download
+    assert display_path(tmp_path / "x.pt") == "x.pt"                          # still shows paths safely

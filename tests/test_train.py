@@ -302,3 +302,41 @@ def test_checkpoints_are_ordinary_readable_files(tmp_path):
     with pytest.raises(ValueError) as error:
         load_checkpoint(path, tiny_data(n_items=9))
     assert str(tmp_path) not in str(error.value) and "m.pt" in str(error.value)  # no absolute path shown
+
+
+def test_damaged_or_foreign_checkpoint_files_give_one_clear_error(tmp_path):
+    data = tiny_data()
+    model = SASRec(quick_config(data), data.item_genre, data.item_year_bucket)
+    from recnb.train import export_checkpoint, save_checkpoint
+
+    good = save_checkpoint(tmp_path / "good.pt", model, data)
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    text = tmp_path / "text.pt"
+    text.write_text("this is not a checkpoint\n")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    for path, message in ((empty, "is empty"), (text, "cannot be read"), (truncated, "cannot be read"),
+                          (foreign, "not a recnb SASRec checkpoint")):
+        with pytest.raises(ValueError, match=message):
+            load_checkpoint(path, data)
+        with pytest.raises(ValueError, match=message):
+            export_checkpoint(path, tmp_path / "out.pt")
+    assert not (tmp_path / "out.pt").exists()
+
+
+def test_resume_refuses_an_export_and_another_model(tmp_path):
+    data = tiny_data()
+    split = leave_one_out(data.sequences)
+    config = TrainConfig(epochs=1, batch_size=8, progress=False, verbose=False)
+    path = tmp_path / "run.pt"
+    train_sasrec(data, split, quick_config(data), config, checkpoint=path)
+    from recnb.train import export_checkpoint
+
+    exported = export_checkpoint(path, tmp_path / "exported.pt")
+    with pytest.raises(ValueError, match="holds no training state"):
+        train_sasrec(data, split, quick_config(data), config, resume=exported)
+    with pytest.raises(ValueError, match="d_model 32 there, 16 now"):
+        train_sasrec(data, split, quick_config(data, d_model=16), config, resume=path)
