@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from .analysis import HEADLINE_METRICS, alpha_sweep, choose_alpha, metrics_by_group
 from .baselines import BASELINES, item_counts, make_baseline
-from .config import repository_root
+from .config import give_normal_permissions, repository_root
 from .evaluate import EvaluationResult, Model, _score_function, evaluate_split
 from .split import LeaveOneOutSplit, evaluation_inputs, pad_histories
 
@@ -129,9 +129,7 @@ def format_table(table: pd.DataFrame) -> str:
 
 def _publish(temporary: str, path: Path) -> None:
     """Give a finished temporary file the usual permissions (mkstemp makes it private), then rename it."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
+    give_normal_permissions(temporary)
     os.replace(temporary, path)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
-from recnb.config import DATA_DIR_ENV, resolve_data_dir
+from recnb.config import DATA_DIR_ENV, give_normal_permissions, resolve_data_dir
 from recnb.releases import GROUPLENS_BASE_URL, Release, get_release
 
 CHUNK_SIZE = 1 << 20  # 1 MiB: small enough for a smooth progress bar, large enough to be fast.
@@ -226,6 +226,7 @@ def download_archive(
             verify_archive(Path(part.name), release, expected)
         except ArchiveError as exc:
             raise ArchiveError(f"Downloaded {url} but it failed verification: {exc}. {retry}") from exc
+        give_normal_permissions(part.name)  # NamedTemporaryFile makes it private
         os.replace(part.name, final)
     finally:
         Path(part.name).unlink(missing_ok=True)  # no-op on success: already renamed

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import give_normal_permissions
+
 GENRES = ("Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "Thriller", "Animation")
 
 
@@ -96,6 +98,7 @@ def write_synthetic_movielens(folder: str | os.PathLike, *, n_users: int = 400, 
         (staging / "README").write_text(
             f"Synthetic MovieLens-style data written by recnb.synthetic (seed {seed}); not real ratings.\n"
         )
+        give_normal_permissions(staging)  # mkdtemp makes it private
         os.replace(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

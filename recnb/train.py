@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import __version__
-from .config import display_path
+from .config import display_path, give_normal_permissions
 from .data import SequenceData
 from .evaluate import evaluate_split
 from .model import SASRec, SASRecConfig
@@ -257,9 +257,7 @@ def _save_atomically(payload: dict, path: Path) -> Path:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; a checkpoint is an ordinary file
+        give_normal_permissions(temporary)  # mkstemp makes 0600; a checkpoint is an ordinary file
         torch.save(payload, temporary)
         os.replace(temporary, path)
     finally:

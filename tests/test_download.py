@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import os
 import io
 import socket
 import threading
@@ -306,3 +307,17 @@ def test_garbage_cached_md5_is_reported_and_kept(data_dir):
     with pytest.raises(ArchiveError, match="checksum file"):
         fetch_release("ml-1m", data_dir, download=False)
     assert md5_file.read_text() == "garbage" and (data_dir / "ml-1m.zip").read_bytes() == GOOD_ZIP
+
+
+def test_downloaded_and_extracted_files_have_normal_permissions(server, data_dir):
+    import stat
+
+    server.serve(GOOD_ZIP)
+    umask = os.umask(0o022)
+    try:
+        folder = fetch(server, data_dir)
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((data_dir / "ml-1m.zip").stat().st_mode) == 0o644  # not the temporary file's 0600
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o644}
