@@ -131,7 +131,7 @@ def _load_sasrec(args: argparse.Namespace, data, split):
 
     if not args.checkpoint:
         raise ValueError("--model sasrec needs --checkpoint PATH (for example checkpoints/sasrec_compact_ml1m.pt).")
-    model, _ = load_checkpoint(args.checkpoint, data)  # refuses a checkpoint trained on other items
+    model, _ = load_checkpoint(args.checkpoint, data, split=split)  # refuses other items, or a moved split
     return model
 
 
@@ -216,7 +216,7 @@ def run_train(args: argparse.Namespace) -> int:
     minutes = (time.perf_counter() - started) / 60
     test = evaluate_split(result.model, split, "test", batch_size=1024).metrics
     save_checkpoint(
-        args.checkpoint, result.model, data, metrics={"valid": result.best_valid, "test": test},
+        args.checkpoint, result.model, data, split=split, metrics={"valid": result.best_valid, "test": test},
         epoch=int(result.history["epoch"].iloc[-1]), best_epoch=result.best_epoch,
         history=result.history.to_dict("records"), train_config=asdict(train_config),
         command=" ".join(["python -m recnb", *sys.argv[1:]]) if args.record_command else None,
@@ -296,7 +296,7 @@ def run_compare(args: argparse.Namespace) -> int:
         sasrec, source = _train_for_compare(args, data, split), f"trained now ({args.epochs} epochs)"
     else:
         path = Path(args.checkpoint) if args.checkpoint else default_checkpoint()
-        sasrec, _ = load_checkpoint(path, data)  # refuses a checkpoint trained on other items
+        sasrec, _ = load_checkpoint(path, data, split=split)  # refuses other items, or a moved split
         source = display_path(path)
     seed_everything(args.seed)
     models = fit_models(data, split, sasrec=sasrec, alpha=args.alpha)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,3 +101,61 @@ def pad_histories(histories: list[np.ndarray], max_len: int | None = None) -> to
         cols = width - np.repeat(kept, kept) + (np.arange(kept.sum()) - np.repeat(np.cumsum(kept) - kept, kept))
         out[rows, cols] = flat
     return torch.from_numpy(out)
+
+
+# ----------------------------------------------------------------------------- which split a model saw
+def split_fingerprint(data, split: LeaveOneOutSplit) -> dict:
+    """What a model trained on ``split`` saw, in original MovieLens ids, so the same split can be recognised later.
+
+    Each user's held-out validation and test film, and a SHA-256 digest of every
+    training sequence. Saved in checkpoints: the same release read in another
+    order (GroupLens' ``ratings.dat`` orders ties in time by file line; another
+    copy may not) can move held-out films into training, and the model's figures
+    on such a split would be leaked.
+    """
+    users = np.asarray(data.user_ids)[split.users].astype(np.int64)
+    item_ids = np.asarray(data.item_ids, dtype=np.int64)
+    digest = hashlib.sha256()
+    for user, sequence in zip(users, split.train):
+        digest.update(user.tobytes())
+        digest.update(item_ids[sequence].tobytes())
+    return {"users": torch.as_tensor(users), "valid": torch.as_tensor(item_ids[split.valid]),
+            "test": torch.as_tensor(item_ids[split.test]), "train_sha256": digest.hexdigest()}
+
+
+@dataclass
+class SplitCheck:
+    """How the split at hand compares with the one a model was trained on."""
+
+    users: int          # users in the split at hand
+    changed: int        # of them, users whose held-out films differ (or who were not in the model's split)
+    leaked: int         # of the changed, users whose new test film the model did not hold out for them
+    same_training: bool
+
+    @property
+    def same(self) -> bool:
+        return self.changed == 0 and self.same_training
+
+    def describe(self) -> str:
+        if self.same:
+            return f"the same split as at training time ({self.users:,} users)"
+        if self.changed == 0:
+            return ("every user's held-out films are as at training time, but the training sequences differ "
+                    "(another order or other data): the model was trained on other histories")
+        return (f"{self.changed:,} of {self.users:,} users' held-out films differ from the split the model was "
+                f"trained on, and for {self.leaked:,} of them the new test film was not held out from training "
+                "(it was a training target, if the user's films are the same): figures on this split would be leaked")
+
+
+def check_split(fingerprint: dict, data, split: LeaveOneOutSplit) -> SplitCheck:
+    """Compare ``split`` with a :func:`split_fingerprint` saved when a model was trained."""
+    now = split_fingerprint(data, split)
+    saved = {u: (v, t) for u, v, t in zip(*(fingerprint[key].tolist() for key in ("users", "valid", "test")))}
+    changed = leaked = 0
+    for user, valid, test in zip(now["users"].tolist(), now["valid"].tolist(), now["test"].tolist()):
+        before = saved.get(user)
+        if before == (valid, test):
+            continue
+        changed += 1
+        leaked += before is None or test not in before
+    return SplitCheck(split.n_users, changed, leaked, now["train_sha256"] == fingerprint["train_sha256"])

@@ -28,7 +28,7 @@ from .config import display_path, give_normal_permissions
 from .data import SequenceData
 from .evaluate import evaluate_split
 from .model import SASRec, SASRecConfig
-from .split import LeaveOneOutSplit, pad_histories
+from .split import LeaveOneOutSplit, check_split, pad_histories, split_fingerprint
 
 CHECKPOINT_FORMAT = "recnb-sasrec/1"
 
@@ -233,8 +233,12 @@ def learning_rate_factor(step: int, total_steps: int, warmup_steps: int, schedul
 
 
 # ----------------------------------------------------------------------------- checkpoints
-def save_checkpoint(path: str | os.PathLike, model: SASRec, data: SequenceData, **extra) -> Path:
+def save_checkpoint(path: str | os.PathLike, model: SASRec, data: SequenceData,
+                    split: LeaveOneOutSplit | None = None, **extra) -> Path:
     """Save the model, its config, the item-id mapping and ``extra`` (metrics, history...) atomically.
+
+    With ``split``, its fingerprint (:func:`recnb.split.split_fingerprint`) is saved
+    too, so that loading on a split whose held-out films moved can be refused.
 
     The file is written beside its destination and renamed over it only when
     complete, so a crash never leaves a half-written checkpoint in its place.
@@ -246,6 +250,7 @@ def save_checkpoint(path: str | os.PathLike, model: SASRec, data: SequenceData, 
         "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "dataset": {"name": data.name, "n_items": data.n_items, "n_users": data.n_users,
                     "item_ids": torch.as_tensor(data.item_ids)},
+        **({"split": split_fingerprint(data, split)} if split is not None else {}),
         **extra,
     }
     return _save_atomically(payload, Path(path))
@@ -289,9 +294,19 @@ def read_checkpoint_file(path: str | os.PathLike, device: str | torch.device = "
     return payload
 
 
+class SplitMismatchError(ValueError):
+    """A checkpoint is asked to score a split whose held-out films it may have trained on."""
+
+
 def load_checkpoint(path: str | os.PathLike, data: SequenceData | None = None,
-                    device: str | torch.device = "cpu") -> tuple[SASRec, dict]:
-    """Load a checkpoint; with ``data``, check that it was trained on the same items."""
+                    device: str | torch.device = "cpu",
+                    split: LeaveOneOutSplit | None = None) -> tuple[SASRec, dict]:
+    """Load a checkpoint; with ``data``, check that it was trained on the same items.
+
+    With ``split`` too, refuse (:class:`SplitMismatchError`) when the checkpoint's
+    saved split fingerprint says its held-out films or training sequences differ:
+    its figures on that split would not be comparable, or would be leaked.
+    """
     path = Path(path)
     payload = read_checkpoint_file(path, device)
     if data is not None:
@@ -303,6 +318,12 @@ def load_checkpoint(path: str | os.PathLike, data: SequenceData | None = None,
                 f"is {data.name!r} with {data.n_items:,} items (or other item ids). Load the data set and "
                 "filter settings it was trained with, or train a new model."
             )
+    if split is not None and data is not None and "split" in payload:
+        check = check_split(payload["split"], data, split)
+        if not check.same:
+            raise SplitMismatchError(
+                f"{display_path(path)} cannot be evaluated on this split: {check.describe()}. Train a model on this "
+                f"data instead: python -m recnb train --dataset {data.name} --checkpoint checkpoints/my_sasrec.pt")
     config = SASRecConfig(**payload["config"])
     state = payload["model_state"]
     model = SASRec(config, state.get("item_genre"), state.get("item_year_bucket"))
@@ -429,7 +450,7 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if checkpoint is not None:
                 save_checkpoint(
-                    checkpoint, model, data, metrics={"valid": best_valid}, epoch=epoch, best_epoch=epoch,
+                    checkpoint, model, data, split=split, metrics={"valid": best_valid}, epoch=epoch, best_epoch=epoch,
                     history=history, train_config=asdict(tc), optimizer_state=optimizer.state_dict(),
                     scaler_state=scaler.state_dict(), scheduler_state=scheduler.state_dict(),
                     rng_state=torch.get_rng_state())
