@@ -27,27 +27,6 @@ def _require(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
-def check_device(name: str):
-    """The torch device ``name`` names, if this machine has it; else a ValueError that says what to use."""
-    import torch
-
-    if name == "auto":
-        return None
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"--device {name!r} is not a device; use auto, cpu, cuda, cuda:1 or mps.") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: this torch build or machine has no CUDA GPU; use --device cpu or auto.")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices (numbered from 0).")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError(f"--device {name}: Apple's MPS is not available here; use --device cpu or auto.")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"--device {name}: recnb trains on cpu, cuda or mps.")
-    return device
-
-
 def check_output_file(path: str, flag: str) -> None:
     """Fail before training, not after it, when ``path`` cannot be written as a file."""
     import os
@@ -62,6 +41,8 @@ def check_output_file(path: str, flag: str) -> None:
 
 def check_train_arguments(args: argparse.Namespace) -> None:
     """Every number and path of ``train`` checked before the data are read: nonsense never trains."""
+    from .train import choose_device
+
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
                         ("--accumulation", args.accumulation), ("--patience", args.patience)):
         _require(value >= 1, f"{flag} must be a whole number of at least 1, not {value}.")
@@ -73,7 +54,7 @@ def check_train_arguments(args: argparse.Namespace) -> None:
     _require(args.warmup_epochs >= 0, f"--warmup-epochs must be 0 or more, not {args.warmup_epochs}.")
     _require(args.max_minutes is None or args.max_minutes > 0, f"--max-minutes must be above 0, not {args.max_minutes}.")
     _require(args.dropout is None or 0 <= args.dropout < 1, f"--dropout must be in [0, 1), not {args.dropout}.")
-    check_device(args.device)
+    choose_device(args.device)  # an unknown device, or one this machine lacks, fails here
     check_output_file(args.checkpoint, "--checkpoint")
     _require(args.resume is None or Path(args.resume).is_file(), f"--resume {args.resume}: no such checkpoint file.")
 

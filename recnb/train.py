@@ -72,14 +72,29 @@ def compact_recipe(**overrides) -> TrainConfig:
 
 # ----------------------------------------------------------------------------- devices and precision
 def choose_device(name: str = "auto") -> torch.device:
-    """CUDA if available, else Apple's MPS, else the CPU; or the device named."""
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    """CUDA if available, else Apple's MPS, else the CPU; or the device named, if this machine has it.
+
+    A name that is no device, or a device this machine or torch build lacks,
+    is a ValueError that says what to use instead, before any training starts.
+    """
+    mps_available = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if mps_available else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r} is not a device; use auto, cpu, cuda, cuda:1 or mps.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: this torch build or machine has no CUDA GPU; use --device cpu or auto.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices (numbered from 0).")
+    if device.type == "mps" and not mps_available:
+        raise ValueError(f"--device {name}: Apple's MPS is not available here; use --device cpu or auto.")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {name}: recnb trains on cpu, cuda or mps.")
+    return device
 
 
 def autocast_dtype(device: torch.device, requested: str | None = None) -> torch.dtype:

@@ -340,3 +340,14 @@ def test_resume_refuses_an_export_and_another_model(tmp_path):
         train_sasrec(data, split, quick_config(data), config, resume=exported)
     with pytest.raises(ValueError, match="d_model 32 there, 16 now"):
         train_sasrec(data, split, quick_config(data, d_model=16), config, resume=path)
+
+
+def test_choose_device_names_what_to_use_instead():
+    from recnb.train import choose_device
+
+    assert choose_device("cpu").type == "cpu" and choose_device("auto").type in ("cpu", "cuda", "mps")
+    with pytest.raises(ValueError, match="is not a device"):
+        choose_device("banana")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            choose_device("cuda:0")
