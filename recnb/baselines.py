@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .errors import InvalidArgumentError
+
 BASELINES = ("popularity", "genre", "markov", "hybrid", "ar2")
 
 
@@ -315,7 +317,7 @@ class Hybrid(MarkovChain):
         super().__init__(n_items)
         alpha = float(alpha)
         if not 0.0 <= alpha <= 1.0:  # also rejects NaN
-            raise ValueError(f"alpha must lie in [0, 1] (1 = Markov chain only, 0 = popularity only); "
+            raise InvalidArgumentError(f"alpha must lie in [0, 1] (1 = Markov chain only, 0 = popularity only); "
                              f"got {alpha}.")
         self.alpha = alpha
 
@@ -419,7 +421,7 @@ def make_baseline(name: str, data, **options) -> Baseline:
         Passed to the class, e.g. ``alpha=0.3`` for ``"hybrid"``.
     """
     if name not in BASELINES:
-        raise ValueError(f"Unknown baseline {name!r}; choose one of {', '.join(BASELINES)}.")
+        raise InvalidArgumentError(f"Unknown baseline {name!r}; choose one of {', '.join(BASELINES)}.")
     if name == "genre":
         return FavouriteGenre(data.item_genre, data.n_items, **options)
     classes = {"popularity": Popularity, "markov": MarkovChain, "hybrid": Hybrid, "ar2": AR2}

@@ -18,13 +18,14 @@ import numpy as np
 
 from . import __version__
 from .baselines import BASELINES, make_baseline
+from .errors import InvalidArgumentError, RecnbError
 from .releases import RELEASES
 
 
 def _require(condition: bool, message: str) -> None:
     """Stop before any work with one clear message (main() prints it as an ``error:`` line, exit 2)."""
     if not condition:
-        raise ValueError(message)
+        raise InvalidArgumentError(message)
 
 
 def check_output_file(path: str, flag: str) -> None:
@@ -111,7 +112,8 @@ def _load_sasrec(args: argparse.Namespace, data, split):
     from .train import load_checkpoint
 
     if not args.checkpoint:
-        raise ValueError("--model sasrec needs --checkpoint PATH (for example checkpoints/sasrec_compact_ml1m.pt).")
+        raise InvalidArgumentError(
+            "--model sasrec needs --checkpoint PATH (for example checkpoints/sasrec_compact_ml1m.pt).")
     model, _ = load_checkpoint(args.checkpoint, data, split=split)  # refuses other items, or a moved split
     return model
 
@@ -127,9 +129,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .split import leave_one_out
 
     if args.checkpoint and args.model != "sasrec":
-        raise ValueError(f"--checkpoint applies only to --model sasrec, not {args.model}.")
+        raise InvalidArgumentError(f"--checkpoint applies only to --model sasrec, not {args.model}.")
     if args.alpha is not None and args.model != "hybrid":
-        raise ValueError(f"--alpha applies only to --model hybrid, not {args.model}.")
+        raise InvalidArgumentError(f"--alpha applies only to --model hybrid, not {args.model}.")
     start = time.perf_counter()
     data = load_dataset(args.dataset, args.data_dir, min_user_interactions=args.min_user,
                         min_item_interactions=args.min_item, download=not args.no_download,
@@ -191,7 +193,7 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"{data}; preset {args.preset}: {model_config}")
     started = time.perf_counter()
     if Path(args.checkpoint).exists() and not args.overwrite and args.resume != args.checkpoint:
-        raise ValueError(f"{args.checkpoint} already exists. Pass --resume {args.checkpoint} to continue it, "
+        raise InvalidArgumentError(f"{args.checkpoint} already exists. Pass --resume {args.checkpoint} to continue it, "
                          "--overwrite to replace it, or another --checkpoint path.")
     result = train_sasrec(data, split, model_config, train_config, checkpoint=args.checkpoint, resume=args.resume)
     minutes = (time.perf_counter() - started) / 60
@@ -224,7 +226,7 @@ def run_export(args: argparse.Namespace) -> int:
     from .train import export_checkpoint
 
     if Path(args.output).exists() and not args.overwrite:
-        raise ValueError(f"{args.output} already exists; pass --overwrite to replace it.")
+        raise InvalidArgumentError(f"{args.output} already exists; pass --overwrite to replace it.")
     out = export_checkpoint(args.checkpoint, args.output)
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB) from {args.checkpoint}")
     return 0
@@ -266,7 +268,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from .train import load_checkpoint
 
     if args.train and args.checkpoint:
-        raise ValueError("Give --checkpoint (use a trained model) or --train (train one now), not both.")
+        raise InvalidArgumentError("Give --checkpoint (use a trained model) or --train (train one now), not both.")
     _require(not args.train or args.epochs >= 1, f"--epochs must be at least 1 to train SASRec, not {args.epochs}.")
     csv_target, chart_target = compare_outputs(args)
     start = time.perf_counter()
@@ -387,17 +389,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from .download import ArchiveError, DownloadError
-    from .readers import DataFormatError
+    """Run one sub-command; recnb's own errors and unusable paths end in one ``error:`` line, exit 2.
 
+    Only :class:`~recnb.errors.RecnbError` (raised on purpose, with what to do)
+    and the operating system's refusals of a path are caught: any other
+    exception is a bug, and keeps its traceback so it can be reported.
+    """
+    args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (DownloadError, ArchiveError, DataFormatError, FileNotFoundError, ValueError) as error:
+    except RecnbError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (PermissionError, IsADirectoryError, NotADirectoryError) as error:
-        print(f"error: {error.strerror}: {error.filename}. Check the path and its permissions.", file=sys.stderr)
+    except (PermissionError, IsADirectoryError, NotADirectoryError, FileNotFoundError) as error:
+        where = f": {error.filename}" if error.filename else ""
+        print(f"error: {error.strerror or error}{where}. Check the path and its permissions.", file=sys.stderr)
         return 2
 
 

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from .analysis import HEADLINE_METRICS, alpha_sweep, choose_alpha, metrics_by_group
 from .baselines import BASELINES, item_counts, make_baseline
 from .config import give_normal_permissions, repository_root
+from .errors import MissingDataError
 from .evaluate import EvaluationResult, Model, _score_function, evaluate_split
 from .split import LeaveOneOutSplit, evaluation_inputs, pad_histories
 
@@ -59,7 +60,7 @@ def default_checkpoint() -> Path:
     """The committed SASRec checkpoint of this repository."""
     root = repository_root()
     if root is None:
-        raise FileNotFoundError(
+        raise MissingDataError(
             "recnb is not running from a clone of the repository, so there is no committed checkpoint; "
             "give a checkpoint path, or train one with `python -m recnb train`.")
     return root / COMMITTED_CHECKPOINT

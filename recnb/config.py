@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import InvalidArgumentError
+
 #: Environment variable that overrides the data cache folder.
 DATA_DIR_ENV = "RECNB_DATA_DIR"
 #: Environment variable that picks the run profile (``quick`` or ``full``).
@@ -29,7 +31,8 @@ def repository_root() -> Path | None:
 def _folder(path: Path, name: str) -> Path:
     """``path`` unless it is an existing file: a data folder must be a folder (or not exist yet)."""
     if path.exists() and not path.is_dir():
-        raise ValueError(f"{name} points at {path}, which is a file; point it at a folder (it is created if missing).")
+        raise InvalidArgumentError(f"{name} points at {path}, which is a file; "
+                                   "point it at a folder (it is created if missing).")
     return path
 
 
@@ -129,7 +132,7 @@ def get_profile(name: str | None = None) -> Profile:
     try:
         return PROFILES[name]
     except KeyError:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"Unknown profile {name!r} (from {PROFILE_ENV} or the argument); "
             f"use one of {sorted(PROFILES)}."
         ) from None

@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from tqdm.auto import tqdm
 
 from recnb.config import DATA_DIR_ENV, give_normal_permissions, resolve_data_dir
+from recnb.errors import ArchiveError, DownloadError
 from recnb.releases import GROUPLENS_BASE_URL, Release, get_release
 
 CHUNK_SIZE = 1 << 20  # 1 MiB: small enough for a smooth progress bar, large enough to be fast.
@@ -38,14 +39,6 @@ _MD5_PATTERNS = (
     re.compile(r"(?P<hex>[0-9a-fA-F]{32}) [ *](?P<name>.+)"),
     re.compile(r"(?P<hex>[0-9a-fA-F]{32})"),
 )
-
-
-class DownloadError(RuntimeError):
-    """The release could not be downloaded (offline, refused, timed out, HTTP error)."""
-
-
-class ArchiveError(ValueError):
-    """An archive is unusable: truncated, not a zip, missing files or a wrong MD5."""
 
 
 def release_dir(name: str, data_dir: str | os.PathLike | None = None) -> Path:

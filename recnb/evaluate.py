@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .errors import InvalidArgumentError
 from .metrics import DEFAULT_KS, metrics_from_ranks
 from .split import LeaveOneOutSplit, evaluation_inputs, pad_histories
 
@@ -152,7 +153,7 @@ def evaluate(model: Model, histories: list[np.ndarray], targets, *, ks=DEFAULT_K
         ``metrics`` (HR@K, NDCG@K, MRR@K, MRR) and ``ranks`` (one per user, in input order).
     """
     if protocol not in ("full", "sampled"):
-        raise ValueError(f"protocol must be 'full' or 'sampled', not {protocol!r}.")
+        raise InvalidArgumentError(f"protocol must be 'full' or 'sampled', not {protocol!r}.")
     targets = np.asarray(targets, dtype=np.int64)
     if len(histories) != len(targets):
         raise ValueError(f"{len(histories)} histories but {len(targets)} targets: give one target per history.")

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import InvalidArgumentError
+
 
 @dataclass
 class SASRecConfig:
@@ -42,9 +44,9 @@ class SASRecConfig:
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
-            raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads}).")
+            raise InvalidArgumentError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads}).")
         if self.n_items < 1 or self.max_len < 1:
-            raise ValueError("n_items and max_len must be positive.")
+            raise InvalidArgumentError("n_items and max_len must be positive.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,10 +66,10 @@ def config_from_preset(preset: str, n_items: int, n_genres: int = 0, n_year_buck
                        **overrides) -> SASRecConfig:
     """Build a config from a named preset, with keyword overrides (type-checked by the dataclass)."""
     if preset not in PRESETS:
-        raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
+        raise InvalidArgumentError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
     unknown = set(overrides) - set(SASRecConfig.__dataclass_fields__)
     if unknown:
-        raise ValueError(f"Unknown config fields {sorted(unknown)}.")
+        raise InvalidArgumentError(f"Unknown config fields {sorted(unknown)}.")
     return SASRecConfig(n_items=n_items, n_genres=n_genres, n_year_buckets=n_year_buckets,
                         **{**PRESETS[preset], **overrides})
 

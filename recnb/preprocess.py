@@ -6,14 +6,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .errors import EmptyDatasetError, InvalidArgumentError
+
 #: Year buckets for the year embedding; id 0 is padding or an unknown year.
 YEAR_BUCKET_LABELS = ("<unknown>", "before 1980", "1980s", "1990s", "2000s", "2010s", "2020 and later")
 #: Genre id 0 is padding or a movie without a genre.
 NO_GENRE_LABEL = "<none>"
-
-
-class EmptyDatasetError(ValueError):
-    """Filtering left nothing to learn from."""
 
 
 def kcore_filter(interactions: pd.DataFrame, min_user_interactions: int = 5,
@@ -32,7 +30,7 @@ def kcore_filter(interactions: pd.DataFrame, min_user_interactions: int = 5,
         interactions left after it: the table notebook 01 draws.
     """
     if min_user_interactions < 1 or min_item_interactions < 1:
-        raise ValueError("k-core thresholds must be at least 1 (1 keeps everything).")
+        raise InvalidArgumentError("k-core thresholds must be at least 1 (1 keeps everything).")
     users, items = interactions["user"].to_numpy(), interactions["item"].to_numpy()
     keep = np.ones(len(interactions), dtype=bool)
     steps = [(0, len(np.unique(users)), len(np.unique(items)), len(users))]

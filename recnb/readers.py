@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import display_path
+from .errors import DataFormatError, MissingDataError
 from .releases import Release, get_release
 
 #: ML-100K's genre flags, in the column order of ``u.item`` (from ``u.genre``).
@@ -34,10 +35,6 @@ ML100K_GENRES = (
 )
 NO_GENRE = {"", "unknown", "(no genres listed)"}
 _YEAR_IN_TITLE = re.compile(r"\((\d{4})(?:[-\u2013]\d{0,4})?\)\s*$")
-
-
-class DataFormatError(ValueError):
-    """A data file does not have the layout its release promises."""
 
 
 @dataclass
@@ -89,7 +86,7 @@ def _read_table(path: Path, sep: str, names: list[str], int_fields: tuple[int, .
                 encoding: str = "latin-1", header: bool = False) -> pd.DataFrame:
     """Read a delimited file fast with pandas; on failure, name the file and the bad line."""
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing. Re-extract the release or fetch it again.")
+        raise MissingDataError(f"{path} is missing. Re-extract the release or fetch it again.")
     try:
         if len(sep) > 1:
             # pandas' C parser takes one-character separators only; '::' never occurs
@@ -173,7 +170,7 @@ def read_dat(folder: Path, release: Release) -> tuple[pd.DataFrame, pd.DataFrame
         raw = _read_table(sequences_path, " ", ["user", "item"], (0, 1))
         interactions = _interactions(raw["user"], raw["item"])
     else:
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"{ratings_path} is missing. Fetch the release with recnb.load_movielens({release.name!r}) "
             f"or put the GroupLens files in {folder}."
         )
@@ -241,7 +238,7 @@ def read_release(name: str, folder: str | Path) -> MovieLens:
     release = get_release(name)
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder} does not exist; expected the files of {name} there.")
+        raise MissingDataError(f"{folder} does not exist; expected the files of {name} there.")
     if release.layout == "ml-100k":
         interactions, items = read_ml100k(folder)
     elif release.layout == "dat":

@@ -14,12 +14,9 @@ import pandas as pd
 import torch
 
 from .data import SequenceData
+from .errors import InvalidArgumentError, UnknownFilmError
 from .evaluate import Model, _score_function
 from .split import pad_histories
-
-
-class UnknownFilmError(ValueError):
-    """A film in a history could not be matched to the catalogue."""
 
 
 def find_items(data: SequenceData, films) -> np.ndarray:
@@ -63,10 +60,10 @@ def recommend(model: Model, data: SequenceData, history, k: int = 10, exclude_se
     cut to its most recent films by the model itself.
     """
     if k < 1:
-        raise ValueError("k must be at least 1.")
+        raise InvalidArgumentError("k must be at least 1.")
     items = find_items(data, list(history))
     if len(items) == 0:
-        raise ValueError("The history is empty: give at least one film the person has watched.")
+        raise InvalidArgumentError("The history is empty: give at least one film the person has watched.")
     return recommend_items(model, data, items, k, exclude_seen)
 
 

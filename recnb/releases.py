@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import InvalidArgumentError
+
 GROUPLENS_BASE_URL = "https://files.grouplens.org/datasets/movielens"
 
 
@@ -76,7 +78,7 @@ def get_release(name: str) -> Release:
         return RELEASES[name]
     except KeyError:
         known = ", ".join(RELEASES)
-        raise ValueError(
+        raise InvalidArgumentError(
             f"Unknown MovieLens release {name!r}. Known releases: {known} "
             "(and 'synthetic', the generated demo data set)."
         ) from None

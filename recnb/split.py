@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .errors import EmptyDatasetError, InvalidArgumentError
+
 #: A user needs one training item, one validation item and one test item.
 MIN_SEQUENCE_LENGTH = 3
 
@@ -48,7 +50,7 @@ def leave_one_out(sequences: list[np.ndarray]) -> LeaveOneOutSplit:
     lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
     users = np.flatnonzero(lengths >= MIN_SEQUENCE_LENGTH)
     if len(users) == 0:
-        raise ValueError(
+        raise EmptyDatasetError(
             f"No user has the {MIN_SEQUENCE_LENGTH} items leave-one-out needs (training, validation, "
             "test). Use a larger data set or a higher k-core threshold."
         )
@@ -78,7 +80,7 @@ def evaluation_inputs(split: LeaveOneOutSplit, which: str) -> tuple[list[np.ndar
         return split.train, split.valid
     if which == "test":
         return [np.append(h, v) for h, v in zip(split.train, split.valid)], split.test
-    raise ValueError(f"which must be 'valid' or 'test', not {which!r}.")
+    raise InvalidArgumentError(f"which must be 'valid' or 'test', not {which!r}.")
 
 
 def pad_histories(histories: list[np.ndarray], max_len: int | None = None) -> torch.Tensor:

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from .config import display_path, give_normal_permissions
 from .data import SequenceData
+from .errors import CheckpointError, EmptyDatasetError, InvalidArgumentError, MissingDataError, SplitMismatchError
 from .evaluate import evaluate_split
 from .model import SASRec, SASRecConfig
 from .split import LeaveOneOutSplit, check_split, pad_histories, split_fingerprint
@@ -85,15 +86,17 @@ def choose_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ValueError(f"--device {name!r} is not a device; use auto, cpu, cuda, cuda:1 or mps.") from None
+        raise InvalidArgumentError(f"--device {name!r} is not a device; use auto, cpu, cuda, cuda:1 or mps.") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: this torch build or machine has no CUDA GPU; use --device cpu or auto.")
+        raise InvalidArgumentError(f"--device {name}: this torch build or machine has no CUDA GPU; "
+                                   "use --device cpu or auto.")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices (numbered from 0).")
+        raise InvalidArgumentError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices "
+                                   "(numbered from 0).")
     if device.type == "mps" and not mps_available:
-        raise ValueError(f"--device {name}: Apple's MPS is not available here; use --device cpu or auto.")
+        raise InvalidArgumentError(f"--device {name}: Apple's MPS is not available here; use --device cpu or auto.")
     if device.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"--device {name}: recnb trains on cpu, cuda or mps.")
+        raise InvalidArgumentError(f"--device {name}: recnb trains on cpu, cuda or mps.")
     return device
 
 
@@ -141,7 +144,7 @@ def training_tensors(train: list[np.ndarray], max_len: int,
     """
     usable = [s for s in train if len(s) >= 2]
     if not usable:
-        raise ValueError("No training sequence has two items: there is nothing to predict.")
+        raise EmptyDatasetError("No training sequence has two items: there is nothing to predict.")
     pieces = []
     for sequence in usable:
         end = len(sequence)
@@ -174,7 +177,7 @@ def sequence_loss(model: SASRec, inputs: torch.Tensor, targets: torch.Tensor,
     catalogue), which keeps the draw independent of the batch.
     """
     if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, not {loss!r}.")
+        raise InvalidArgumentError(f"loss must be one of {LOSSES}, not {loss!r}.")
     hidden = model(inputs)                              # (B, L, D)
     real = targets != 0                                 # (B, L)
     positives = targets[real]                           # (M,) target ids, M real positions
@@ -241,7 +244,7 @@ def learning_rate_factor(step: int, total_steps: int, warmup_steps: int, schedul
     if schedule == "constant":
         return 1.0
     if schedule != "cosine":
-        raise ValueError(f"schedule must be 'constant' or 'cosine', not {schedule!r}.")
+        raise InvalidArgumentError(f"schedule must be 'constant' or 'cosine', not {schedule!r}.")
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
@@ -294,24 +297,20 @@ def read_checkpoint_file(path: str | os.PathLike, device: str | torch.device = "
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"No checkpoint at {display_path(path)}.")
+        raise MissingDataError(f"No checkpoint at {display_path(path)}.")
     if path.stat().st_size == 0:
-        raise ValueError(f"{display_path(path)} is empty: it is not a checkpoint. Train or download it again.")
+        raise CheckpointError(f"{display_path(path)} is empty: it is not a checkpoint. Train or download it again.")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except (PermissionError, IsADirectoryError):
         raise  # unreadable (permissions, a folder): the CLI reports the path and the reason
     except Exception as error:  # the unpickler fails in many ways (EOFError, IndexError, ...) on a damaged file
-        raise ValueError(f"{display_path(path)} cannot be read as a PyTorch checkpoint ({type(error).__name__}); "
+        raise CheckpointError(f"{display_path(path)} cannot be read as a PyTorch checkpoint ({type(error).__name__}); "
                          "it may be truncated or another kind of file. Train or download it again.") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise ValueError(f"{display_path(path)} is not a recnb SASRec checkpoint (format {found!r}).")
+        raise CheckpointError(f"{display_path(path)} is not a recnb SASRec checkpoint (format {found!r}).")
     return payload
-
-
-class SplitMismatchError(ValueError):
-    """A checkpoint is asked to score a split whose held-out films it may have trained on."""
 
 
 def load_checkpoint(path: str | os.PathLike, data: SequenceData | None = None,
@@ -329,7 +328,7 @@ def load_checkpoint(path: str | os.PathLike, data: SequenceData | None = None,
         saved = payload["dataset"]
         same = saved["n_items"] == data.n_items and np.array_equal(saved["item_ids"].numpy(), data.item_ids)
         if not same:
-            raise ValueError(
+            raise CheckpointError(
                 f"{display_path(path)} was trained on {saved['name']!r} with {saved['n_items']:,} items, but the data given "
                 f"is {data.name!r} with {data.n_items:,} items (or other item ids). Load the data set and "
                 "filter settings it was trained with, or train a new model."
@@ -358,7 +357,7 @@ def export_checkpoint(source: str | os.PathLike, output: str | os.PathLike) -> P
     """
     source, output = Path(source), Path(output)
     if output.resolve() == source.resolve():
-        raise ValueError("Give export a new output path; it never overwrites its source.")
+        raise InvalidArgumentError("Give export a new output path; it never overwrites its source.")
     payload = read_checkpoint_file(source)
     return _save_atomically({key: value for key, value in payload.items() if key not in TRAINING_STATE}, output)
 
@@ -403,12 +402,12 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
     if resume is not None:
         saved_model, payload = load_checkpoint(resume, data, device)
         if "optimizer_state" not in payload:
-            raise ValueError(f"{display_path(resume)} holds no training state (an exported checkpoint): it scores "
+            raise CheckpointError(f"{display_path(resume)} holds no training state (an exported checkpoint): it scores "
                              "but cannot be resumed. Resume from the checkpoint that `train` wrote.")
         changed = {key: (value, payload["config"].get(key)) for key, value in model_config.to_dict().items()
                    if payload["config"].get(key) != value}
         if changed:
-            raise ValueError(f"{display_path(resume)} was trained with another model: "
+            raise CheckpointError(f"{display_path(resume)} was trained with another model: "
                              + ", ".join(f"{key} {saved!r} there, {now!r} now" for key, (now, saved) in changed.items())
                              + ". Resume with the same preset and options, or train a new checkpoint.")
         model.load_state_dict(saved_model.state_dict())

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .errors import DataFormatError
+
 EPOCH_LINE = re.compile(r"^Epoch (\d+) \| Loss: ([\d.naninf+-]+) \| Valid NDCG@10: ([\d.]+) \| Time: ([\d.]+)s")
 TEST_LINE = re.compile(r"^Test: Hit Rate @ 10: ([\d.]+) \| NDCG@10: ([\d.]+) \| MRR: ([\d.]+)")
 BEST_LINE = re.compile(r"^Best epoch (\d+) .*?; ([\d.]+) min; peak memory (\d+) MiB")
@@ -54,7 +56,7 @@ def read_training_log(path: str | os.PathLike, name: str | None = None) -> Train
         elif match := BEST_LINE.match(line):
             minutes, memory = float(match.group(2)), float(match.group(3))
     if not rows:
-        raise ValueError(f"{path} has no 'Epoch N | Loss: ... | Valid NDCG@10: ...' line; "
+        raise DataFormatError(f"{path} has no 'Epoch N | Loss: ... | Valid NDCG@10: ...' line; "
                          "is it the output of `python -m recnb train`?")
     header = next((line for line in lines if line.strip() and not line.startswith("#")), "")
     command = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("# command:")), None)

@@ -24,13 +24,10 @@ from IPython.display import display
 
 from .baseline_plots import shorten
 from .comparison import display_name
+from .errors import ExplorerInputError
 from .evaluate import Model
 from .recommend import recommend_items
 from .split import LeaveOneOutSplit, evaluation_inputs, pad_histories
-
-
-class ExplorerInputError(ValueError):
-    """Input an explorer cannot show (unknown user, no matching film); its text is shown in the widget."""
 
 
 # ----------------------------------------------------------------------------- shared look-ups
