@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -42,6 +43,7 @@ def check_output_file(path: str, flag: str) -> None:
 
 def check_train_arguments(args: argparse.Namespace) -> None:
     """Every number and path of ``train`` checked before the data are read: nonsense never trains."""
+    from .model import PRESETS
     from .train import choose_device
 
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
@@ -50,11 +52,19 @@ def check_train_arguments(args: argparse.Namespace) -> None:
     for flag, value in (("--d-model", args.d_model), ("--layers", args.layers), ("--heads", args.heads),
                         ("--max-len", args.max_len)):
         _require(value is None or value >= 1, f"{flag} must be at least 1, not {value}.")
-    _require(args.lr > 0, f"--lr must be above 0, not {args.lr}.")
-    _require(args.weight_decay >= 0, f"--weight-decay must be 0 or more, not {args.weight_decay}.")
-    _require(args.warmup_epochs >= 0, f"--warmup-epochs must be 0 or more, not {args.warmup_epochs}.")
-    _require(args.max_minutes is None or args.max_minutes > 0, f"--max-minutes must be above 0, not {args.max_minutes}.")
+    # comparisons with NaN are all False, so "not (x > 0)" also refuses nan; inf is refused by name
+    _require(math.isfinite(args.lr) and args.lr > 0, f"--lr must be a number above 0, not {args.lr}.")
+    _require(math.isfinite(args.weight_decay) and args.weight_decay >= 0,
+             f"--weight-decay must be a number of 0 or more, not {args.weight_decay}.")
+    _require(math.isfinite(args.warmup_epochs) and args.warmup_epochs >= 0,
+             f"--warmup-epochs must be a number of 0 or more, not {args.warmup_epochs}.")
+    _require(args.max_minutes is None or (math.isfinite(args.max_minutes) and args.max_minutes > 0),
+             f"--max-minutes must be a number above 0 (leave it out for no limit), not {args.max_minutes}.")
     _require(args.dropout is None or 0 <= args.dropout < 1, f"--dropout must be in [0, 1), not {args.dropout}.")
+    width = args.d_model if args.d_model is not None else PRESETS[args.preset]["d_model"]
+    heads = args.heads if args.heads is not None else PRESETS[args.preset]["n_heads"]
+    _require(width % heads == 0, f"--heads {heads} must divide the model width {width} (--d-model, or preset "
+                                 f"{args.preset!r}): each head gets width / heads dimensions.")
     choose_device(args.device)  # an unknown device, or one this machine lacks, fails here
     check_output_file(args.checkpoint, "--checkpoint")
     _require(args.resume is None or Path(args.resume).is_file(), f"--resume {args.resume}: no such checkpoint file.")
