@@ -9,7 +9,8 @@ Modules follow the series:
 - models: ``baselines``, ``model`` (SASRec), ``train``, ``recommend``;
 - the notebooks' figures and measurements: ``plots``, ``baseline_plots``, ``model_plots``,
   ``training_plots``, ``analysis``, ``benchmark``, ``environment``;
-- ``cli``: ``python -m recnb``.
+- ``cli``: ``python -m recnb``;
+- ``errors``: the one base class (``RecnbError``) of every error recnb raises on purpose.
 """
 
 __version__ = "0.1.0"
