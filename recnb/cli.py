@@ -29,6 +29,16 @@ def _require(condition: bool, message: str) -> None:
         raise InvalidArgumentError(message)
 
 
+def _seed(seed: int) -> None:
+    """--seed checked where it is typed, so the message names the flag."""
+    from .config import check_seed
+
+    try:
+        check_seed(seed)
+    except InvalidArgumentError as error:
+        raise InvalidArgumentError(f"--{error}") from None
+
+
 def check_output_file(path: str, flag: str) -> None:
     """Fail before training, not after it, when ``path`` cannot be written as a file."""
     import os
@@ -46,6 +56,7 @@ def check_train_arguments(args: argparse.Namespace) -> None:
     from .model import PRESETS
     from .train import choose_device
 
+    _seed(args.seed)
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
                         ("--accumulation", args.accumulation), ("--patience", args.patience)):
         _require(value >= 1, f"{flag} must be a whole number of at least 1, not {value}.")
@@ -280,6 +291,7 @@ def run_compare(args: argparse.Namespace) -> int:
     if args.train and args.checkpoint:
         raise InvalidArgumentError("Give --checkpoint (use a trained model) or --train (train one now), not both.")
     _require(not args.train or args.epochs >= 1, f"--epochs must be at least 1 to train SASRec, not {args.epochs}.")
+    _seed(args.seed)
     csv_target, chart_target = compare_outputs(args)
     start = time.perf_counter()
     data = load_dataset(args.dataset, args.data_dir, min_user_interactions=args.min_user,

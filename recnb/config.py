@@ -138,8 +138,20 @@ def get_profile(name: str | None = None) -> Profile:
         ) from None
 
 
+#: NumPy's legacy seeding takes 0 <= seed < 2**32; one range for every seed recnb accepts.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed) -> int:
+    """``seed`` as an int, or a clear error when NumPy could not take it."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise InvalidArgumentError(f"seed must be a whole number from 0 to {MAX_SEED:,} (2**32 - 1), not {seed!r}.")
+    return int(seed)
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch so that one seed makes a run repeatable."""
+    seed = check_seed(seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

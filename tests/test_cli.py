@@ -83,6 +83,8 @@ BAD_TRAIN_ARGUMENTS = [
     (["--warmup-epochs", "-1"], "--warmup-epochs"),
     (["--max-minutes", "0"], "--max-minutes"),
     (["--device", "banana"], "is not a device"),
+    (["--seed", "-1"], "--seed must be a whole number from 0"),
+    (["--seed", str(2**32)], "--seed must be a whole number from 0"),
     (["--resume", "no-such-file.pt"], "no such checkpoint file"),
 ]
 
