@@ -39,12 +39,12 @@ def _seed(seed: int) -> None:
         raise InvalidArgumentError(f"--{error}") from None
 
 
-def check_output_file(path: str, flag: str) -> None:
+def check_output_file(path: str, flag: str, example: str = "run.pt") -> None:
     """Fail before training, not after it, when ``path`` cannot be written as a file."""
     import os
 
     target = Path(path)
-    _require(not target.is_dir(), f"{flag} {path} is a folder; give a file name inside it, e.g. {target / 'run.pt'}.")
+    _require(not target.is_dir(), f"{flag} {path} is a folder; give a file name inside it, e.g. {target / example}.")
     folder = target.parent if str(target.parent) else Path(".")
     existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
     _require(existing.is_dir(), f"{flag} {path}: {existing} is a file, not a folder.")
@@ -268,8 +268,8 @@ def compare_outputs(args: argparse.Namespace) -> tuple[Path, Path]:
         "" if (args.min_user, args.min_item) == (5, 5) else f"_{args.min_user}u{args.min_item}i")
     csv = Path(args.csv) if args.csv else output / f"comparison{suffix}.csv"
     chart = Path(args.chart) if args.chart else output / f"baseline_comparison{suffix}.png"
-    for path, flag in ((csv, "--csv"), (chart, "--chart")):
-        check_output_file(str(path), flag)
+    for path, flag, example in ((csv, "--csv", "comparison.csv"), (chart, "--chart", "comparison.png")):
+        check_output_file(str(path), flag, example)
     return csv, chart
 
 

@@ -155,3 +155,15 @@ def test_permission_and_data_folder_errors_are_one_line(tmp_path, monkeypatch, c
     assert main(["evaluate", "--model", "sasrec", "--checkpoint", str(checkpoint), "--dataset", "synthetic",
                  "--data-dir", str(tmp_path)]) == 2
     assert "is empty" in capsys.readouterr().err
+
+
+def test_export_checks_its_output_path_before_reading_anything(tmp_path, capsys):
+    source = tmp_path / "missing-source.pt"  # never read: the output is checked first
+    assert main(["export", "--checkpoint", str(source), "--output", str(tmp_path), "--overwrite"]) == 2
+    assert "is a folder; give a file name inside it" in capsys.readouterr().err
+    blocker = tmp_path / "a-file"
+    blocker.write_text("keep me")
+    assert main(["export", "--checkpoint", str(source), "--output", str(blocker / "x.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and len(err.strip().splitlines()) == 1
+    assert blocker.read_text() == "keep me"
