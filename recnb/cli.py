@@ -219,27 +219,16 @@ def run_train(args: argparse.Namespace) -> int:
     result = train_sasrec(data, split, model_config, train_config, checkpoint=args.checkpoint, resume=args.resume)
     minutes = (time.perf_counter() - started) / 60
     test = evaluate_split(result.model, split, "test", batch_size=1024).metrics
+    # the best epoch's weights and training state, labelled with that epoch, and the history of every epoch run
     save_checkpoint(
         args.checkpoint, result.model, data, split=split, metrics={"valid": result.best_valid, "test": test},
-        epoch=int(result.history["epoch"].iloc[-1]), best_epoch=result.best_epoch,
-        history=result.history.to_dict("records"), train_config=asdict(train_config),
+        **result.run_fields(), train_config=asdict(train_config),
         command=" ".join(["python -m recnb", *sys.argv[1:]]) if args.record_command else None,
-        train_minutes=minutes, peak_memory_mib=result.peak_memory_mib,
-        **_resume_state(args.checkpoint))
+        train_minutes=minutes, peak_memory_mib=result.peak_memory_mib)
     print(f"Best epoch {result.best_epoch} (valid NDCG@10 {result.best_valid['NDCG@10']:.4f}); "
           f"{minutes:.1f} min; peak memory {result.peak_memory_mib:.0f} MiB; checkpoint {args.checkpoint}")
     print(f"Test: Hit Rate @ 10: {test['HR@10']:.4f} | NDCG@10: {test['NDCG@10']:.4f} | MRR: {test['MRR']:.4f}")
     return 0
-
-
-def _resume_state(checkpoint) -> dict:
-    """Carry the optimizer state of the best epoch over into the final checkpoint, for resuming."""
-    import torch
-
-    from .train import TRAINING_STATE
-
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    return {key: saved[key] for key in TRAINING_STATE if key in saved}
 
 
 def run_export(args: argparse.Namespace) -> int:

@@ -8,13 +8,14 @@ part of each sequence is used (``split.train``), never a validation or test item
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import sys
 import tempfile
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -253,26 +254,51 @@ def learning_rate_factor(step: int, total_steps: int, warmup_steps: int, schedul
 
 # ----------------------------------------------------------------------------- checkpoints
 def save_checkpoint(path: str | os.PathLike, model: SASRec, data: SequenceData,
-                    split: LeaveOneOutSplit | None = None, **extra) -> Path:
+                    split: LeaveOneOutSplit | None = None, weights: dict[str, torch.Tensor] | None = None,
+                    **extra) -> Path:
     """Save the model, its config, the item-id mapping and ``extra`` (metrics, history...) atomically.
 
-    With ``split``, its fingerprint (:func:`recnb.split.split_fingerprint`) is saved
-    too, so that loading on a split whose held-out films moved can be refused.
+    ``weights`` stores those weights instead of the model's current ones (the
+    best epoch's, while training goes on). With ``split``, its fingerprint
+    (:func:`recnb.split.split_fingerprint`) is saved too, so that loading on a
+    split whose held-out films moved can be refused.
+
+    What the fields of a training checkpoint mean (:func:`train_sasrec` and
+    ``python -m recnb train`` write them through :func:`run_fields`):
+
+    - ``epoch``: the epoch at whose end ``model_state``, ``optimizer_state``,
+      ``scaler_state``, ``scheduler_state`` (the schedule's position) and
+      ``rng_state`` were taken, all of them together; ``metrics["valid"]`` is
+      that epoch's. recnb keeps the best epoch, so ``epoch == best_epoch``.
+    - ``epochs_run``: how many epochs the run had trained when the file was
+      written; the ones after ``epoch`` did not beat it, and their weights are
+      not kept. A resumed run trains them again.
+    - ``history``: one row per epoch run, 1 to ``epochs_run``: the whole record,
+      for plots and logs, including the epochs after ``epoch``.
 
     The file is written beside its destination and renamed over it only when
     complete, so a crash never leaves a half-written checkpoint in its place.
     """
+    state = model.state_dict() if weights is None else weights
     payload = {
         "format": CHECKPOINT_FORMAT,
         "recnb_version": __version__,
         "config": model.config.to_dict(),
-        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model_state": {k: v.detach().cpu() for k, v in state.items()},
         "dataset": {"name": data.name, "n_items": data.n_items, "n_users": data.n_users,
                     "item_ids": torch.as_tensor(data.item_ids)},
         **({"split": split_fingerprint(data, split)} if split is not None else {}),
         **extra,
     }
     return _save_atomically(payload, Path(path))
+
+
+def run_fields(best_epoch: int, history: list[dict], training_state: dict) -> dict:
+    """The fields that say which epoch a training checkpoint holds and what the run did (see
+    :func:`save_checkpoint`): the stored epoch is the best one, the history every epoch run."""
+    return {"epoch": best_epoch, "best_epoch": best_epoch,
+            "epochs_run": int(history[-1]["epoch"]) if history else best_epoch,
+            "history": [dict(row) for row in history], **training_state}
 
 
 def _save_atomically(payload: dict, path: Path) -> Path:
@@ -321,6 +347,8 @@ def load_checkpoint(path: str | os.PathLike, data: SequenceData | None = None,
     With ``split`` too, refuse (:class:`SplitMismatchError`) when the checkpoint's
     saved split fingerprint says its held-out films or training sequences differ:
     its figures on that split would not be comparable, or would be leaked.
+    The model returned holds the weights of the payload's ``epoch`` (the best
+    one); ``payload["history"]`` may go on beyond it (see :func:`save_checkpoint`).
     """
     path = Path(path)
     payload = read_checkpoint_file(path, device)
@@ -362,15 +390,76 @@ def export_checkpoint(source: str | os.PathLike, output: str | os.PathLike) -> P
     return _save_atomically({key: value for key, value in payload.items() if key not in TRAINING_STATE}, output)
 
 
+def resume_point(payload: dict, path: str | os.PathLike) -> tuple[int, int, bool]:
+    """(stored epoch, epochs run, whether the file carries the old label) of a checkpoint to resume.
+
+    Before ``epochs_run`` existed, the file that ``train`` finished with named
+    the last epoch run as its ``epoch`` while holding the best epoch's weights
+    and training state (recnb has only ever stored the best epoch), so for such
+    files ``best_epoch`` is the stored epoch. A label that contradicts the
+    history or the metrics is refused.
+    """
+    missing = [key for key in ("epoch", "best_epoch", "history", "metrics") if key not in payload]
+    if missing:
+        raise CheckpointError(f"{display_path(path)} has no {', '.join(missing)}: it cannot be resumed. "
+                              "Resume from a checkpoint that `train` wrote.")
+    old_label = "epochs_run" not in payload
+    stored = int(payload["best_epoch"])
+    if not old_label and int(payload["epoch"]) != stored:
+        raise CheckpointError(f"{display_path(path)} says it holds epoch {payload['epoch']} but its best epoch is "
+                              f"{stored}: recnb never writes that. Resume from a checkpoint that `train` wrote.")
+    epochs = [int(row["epoch"]) for row in payload["history"]]
+    if stored < 1 or epochs[:stored] != list(range(1, stored + 1)):
+        raise CheckpointError(f"{display_path(path)}: its history does not run from epoch 1 to its stored epoch "
+                              f"{stored}, so it cannot be resumed. Resume from a checkpoint that `train` wrote.")
+    recorded, valid = payload["history"][stored - 1]["valid_NDCG@10"], payload["metrics"]["valid"]["NDCG@10"]
+    if recorded != valid:
+        raise CheckpointError(f"{display_path(path)}: its validation NDCG@10 {valid:.4f} is not that of epoch {stored} "
+                              f"in its history ({recorded:.4f}), so its label does not match its weights. "
+                              "Resume from a checkpoint that `train` wrote.")
+    epochs_run = max(int(payload["epoch"]) if old_label else int(payload["epochs_run"]), stored)
+    return stored, epochs_run, old_label
+
+
+def describe_resume(path: str | os.PathLike, stored: int, epochs_run: int, best_ndcg: float, old_label: bool,
+                    train_config: TrainConfig) -> str:
+    """The line a resumed run prints: which epoch it continues from, and what happens to the epochs after it."""
+    text = f"Resuming {display_path(path)} from epoch {stored}, the best so far (validation NDCG@10 {best_ndcg:.4f})"
+    if old_label and epochs_run > stored:
+        text += (f" (labelled epoch {epochs_run} by an older recnb, which stored the best epoch's state "
+                 "under that label)")
+    epochs = train_config.epochs
+    if epochs_run > stored:
+        discarded = (f"epoch {epochs_run} is" if epochs_run == stored + 1 else f"epochs {stored + 1}-{epochs_run} are")
+        text += f"; the run had gone on to epoch {epochs_run} without improving: {discarded} discarded"
+        if stored < epochs < epochs_run:
+            text += f"; the run is set to {epochs} epochs, so {stored + 1}-{epochs} are trained again"
+        elif epochs >= epochs_run:
+            text += " and trained again"
+    else:
+        text += "; it is the last epoch run"
+    if stored >= epochs:
+        return text + f". The run is set to {epochs} epochs: none is left to train."
+    if stored + train_config.patience < epochs:
+        text += (f". Patience {train_config.patience}: it stops after epoch {stored + train_config.patience} "
+                 f"unless an epoch beats {best_ndcg:.4f}")
+    return text + "."
+
+
 # ----------------------------------------------------------------------------- the loop
 @dataclass
 class TrainResult:
-    model: SASRec
-    history: pd.DataFrame
+    model: SASRec               # the best epoch's weights
+    history: pd.DataFrame       # every epoch run
     best_epoch: int
     best_valid: dict
     checkpoint: Path | None
     peak_memory_mib: float
+    training_state: dict = field(default_factory=dict)  # optimizer, scaler, schedule and RNG at the best epoch
+
+    def run_fields(self) -> dict:
+        """What a checkpoint of this run records about its epochs (see :func:`save_checkpoint`)."""
+        return run_fields(self.best_epoch, self.history.to_dict("records"), self.training_state)
 
 
 def build_model(data: SequenceData, config: SASRecConfig) -> SASRec:
@@ -385,10 +474,15 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
     Parameters
     ----------
     checkpoint : path, optional
-        Where the best model (by validation NDCG@10) is saved, with its config,
-        item-id mapping, metrics, history and the optimizer state for resuming.
+        Rewritten after every epoch with the best epoch so far (by validation
+        NDCG@10): its weights, optimizer, scaler, schedule and random state,
+        labelled with that epoch, beside the history of every epoch run (see
+        :func:`save_checkpoint`), so an interrupted run can be resumed.
     resume : path, optional
-        A checkpoint to continue from: weights, optimizer, epoch count and history.
+        A checkpoint to continue from. Training goes on from its stored epoch
+        + 1 with that epoch's state (on the CPU it repeats an uninterrupted run
+        exactly); epochs that the earlier run trained after its best one are
+        discarded and trained again, and a line says so.
     """
     tc = train_config
     device = choose_device(tc.device)
@@ -398,7 +492,7 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
     dtype = autocast_dtype(device, tc.amp_dtype)
     scaler = make_scaler(device, dtype, tc.amp)
     history: list[dict] = []
-    start_epoch, best_ndcg, best_epoch, best_valid = 1, -1.0, 0, {}
+    start_epoch, best_ndcg, best_epoch, best_valid, best_training = 1, -1.0, 0, {}, {}
     if resume is not None:
         saved_model, payload = load_checkpoint(resume, data, device)
         if "optimizer_state" not in payload:
@@ -410,15 +504,19 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
             raise CheckpointError(f"{display_path(resume)} was trained with another model: "
                              + ", ".join(f"{key} {saved!r} there, {now!r} now" for key, (now, saved) in changed.items())
                              + ". Resume with the same preset and options, or train a new checkpoint.")
+        stored, epochs_run, old_label = resume_point(payload, resume)
         model.load_state_dict(saved_model.state_dict())
         optimizer.load_state_dict(payload["optimizer_state"])
         if payload.get("scaler_state"):
             scaler.load_state_dict(payload["scaler_state"])
-        history = list(payload["history"])
-        start_epoch = payload["epoch"] + 1
-        best_epoch, best_valid = payload["best_epoch"], payload["metrics"]["valid"]
+        # the epochs after the stored one are trained again: the history goes on from the stored epoch
+        history = [dict(row) for row in payload["history"][:stored]]
+        start_epoch, best_epoch, best_valid = stored + 1, stored, payload["metrics"]["valid"]
         best_ndcg = best_valid["NDCG@10"]
+        best_training = {key: payload[key] for key in TRAINING_STATE if key in payload}
         torch.set_rng_state(payload["rng_state"])
+        if tc.verbose:
+            print(describe_resume(resume, stored, epochs_run, best_ndcg, old_label, tc), flush=True)
 
     inputs, targets = training_tensors(split.train, model_config.max_len, tc.all_windows)
     lengths = (inputs != 0).sum(1).numpy()
@@ -429,7 +527,7 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
         scheduler.load_state_dict(payload["scheduler_state"])
         for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
             group["lr"] = lr
-    started, bad_epochs = time.perf_counter(), 0
+    started, bad_epochs = time.perf_counter(), 0   # a resumed run continues from its best epoch: none bad yet
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     for epoch in range(start_epoch, tc.epochs + 1):
         epoch_start = time.perf_counter()
@@ -463,14 +561,16 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
         if valid["NDCG@10"] > best_ndcg:
             best_ndcg, best_epoch, best_valid, bad_epochs = valid["NDCG@10"], epoch, valid, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if checkpoint is not None:
-                save_checkpoint(
-                    checkpoint, model, data, split=split, metrics={"valid": best_valid}, epoch=epoch, best_epoch=epoch,
-                    history=history, train_config=asdict(tc), optimizer_state=optimizer.state_dict(),
-                    scaler_state=scaler.state_dict(), scheduler_state=scheduler.state_dict(),
-                    rng_state=torch.get_rng_state())
+            best_training = copy.deepcopy({  # state_dict() holds the live tensors: keep this epoch's values
+                "optimizer_state": optimizer.state_dict(), "scaler_state": scaler.state_dict(),
+                "scheduler_state": scheduler.state_dict(), "rng_state": torch.get_rng_state()})
         else:
             bad_epochs += 1
+        if checkpoint is not None and best_epoch:
+            # every epoch: the best epoch's weights and state, and the record of every epoch run so far
+            save_checkpoint(checkpoint, model, data, weights=best_state, split=split,
+                            metrics={"valid": best_valid}, train_config=asdict(tc),
+                            **run_fields(best_epoch, history, best_training))
         if total_positions == 0:
             warnings.warn(f"Epoch {epoch}: every step had a non-finite loss and was skipped; stopping. "
                           "Lower the learning rate or train in fp32.")
@@ -482,7 +582,7 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
     model.load_state_dict(best_state)
     model.eval()
     return TrainResult(model, pd.DataFrame(history), best_epoch, best_valid,
-                       Path(checkpoint) if checkpoint is not None else None, peak_memory_mib(device))
+                       Path(checkpoint) if checkpoint is not None else None, peak_memory_mib(device), best_training)
 
 
 def trim_padding(x: torch.Tensor, y: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor]:
