@@ -235,6 +235,7 @@ def run_export(args: argparse.Namespace) -> int:
     """Write an inference-only copy of a checkpoint (no optimizer state)."""
     from .train import export_checkpoint
 
+    check_output_file(args.output, "--output", example="sasrec_export.pt")
     if Path(args.output).exists() and not args.overwrite:
         raise InvalidArgumentError(f"{args.output} already exists; pass --overwrite to replace it.")
     out = export_checkpoint(args.checkpoint, args.output)
