@@ -112,8 +112,11 @@ def test_unknown_ids_dropped_counted_and_warned(tmp_path):
     write(folder, "movies.dat", "1::Heat (1995)::Action\n", "latin-1")
     write(folder, "users.dat", "1::F::1::10::48067\n")
     write(folder, "ratings.dat", "1::1::5::1\n2::1::4::2\n1::9::3::3\n")
-    with pytest.warns(UserWarning, match="not in the release's user file"):
+    with pytest.warns(UserWarning) as caught:
         raw = read_release("ml-1m", folder)
+    messages = [str(w.message) for w in caught]
+    assert any("(line 2) whose user is not in the release's user file (ids 2)" in m for m in messages)
+    assert any("(line 3) whose item is not in the release's item file (ids 9)" in m for m in messages)
     assert raw.dropped == {"unknown_user": 1, "unknown_item": 1}
     assert raw.interactions[["user", "item"]].values.tolist() == [[1, 1]]
 
