@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
 
-from .errors import EmptyDatasetError, InvalidArgumentError
+from .config import display_path
+from .errors import EmptyDatasetError, InvalidArgumentError, SplitMismatchError
+
+if TYPE_CHECKING:
+    from .model import SASRec
 
 #: A user needs one training item, one validation item and one test item.
 MIN_SEQUENCE_LENGTH = 3
@@ -127,12 +132,19 @@ def split_fingerprint(data, split: LeaveOneOutSplit) -> dict:
 
 @dataclass
 class SplitCheck:
-    """How the split at hand compares with the one a model was trained on."""
+    """How the split at hand compares with the one a model was trained on.
+
+    ``changed_users`` and ``leaked_users`` are boolean masks over the positions of
+    the split that was checked (``split.users``), so a caller can mark or leave
+    out exactly those users.
+    """
 
     users: int          # users in the split at hand
     changed: int        # of them, users whose held-out films differ (or who were not in the model's split)
     leaked: int         # of the changed, users whose new test film the model did not hold out for them
     same_training: bool
+    changed_users: np.ndarray | None = field(default=None, repr=False, compare=False)
+    leaked_users: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def same(self) -> bool:
@@ -153,11 +165,74 @@ def check_split(fingerprint: dict, data, split: LeaveOneOutSplit) -> SplitCheck:
     """Compare ``split`` with a :func:`split_fingerprint` saved when a model was trained."""
     now = split_fingerprint(data, split)
     saved = {u: (v, t) for u, v, t in zip(*(fingerprint[key].tolist() for key in ("users", "valid", "test")))}
-    changed = leaked = 0
-    for user, valid, test in zip(now["users"].tolist(), now["valid"].tolist(), now["test"].tolist()):
+    changed = np.zeros(split.n_users, dtype=bool)
+    leaked = np.zeros(split.n_users, dtype=bool)
+    for k, (user, valid, test) in enumerate(zip(now["users"].tolist(), now["valid"].tolist(), now["test"].tolist())):
         before = saved.get(user)
         if before == (valid, test):
             continue
-        changed += 1
-        leaked += before is None or test not in before
-    return SplitCheck(split.n_users, changed, leaked, now["train_sha256"] == fingerprint["train_sha256"])
+        changed[k] = True
+        leaked[k] = before is None or test not in before
+    return SplitCheck(split.n_users, int(changed.sum()), int(leaked.sum()),
+                      now["train_sha256"] == fingerprint["train_sha256"], changed, leaked)
+
+
+def select_users(split: LeaveOneOutSplit, keep: np.ndarray) -> LeaveOneOutSplit:
+    """The split restricted to the users where the boolean mask ``keep`` (one entry per position) is True.
+
+    ``users`` still indexes the original sequences, so user ids and histories stay
+    where they were; ``dropped_users`` keeps counting only the users too short to split.
+    """
+    keep = np.asarray(keep, dtype=bool)
+    if keep.shape != (split.n_users,):
+        raise InvalidArgumentError(f"keep needs one entry per user of the split ({split.n_users:,}), "
+                                   f"not shape {keep.shape}.")
+    return LeaveOneOutSplit(train=[t for t, k in zip(split.train, keep) if k], valid=split.valid[keep],
+                            test=split.test[keep], users=split.users[keep], dropped_users=split.dropped_users)
+
+
+class CheckedCheckpoint(NamedTuple):
+    """A checkpoint loaded for one split: what :func:`load_checkpoint_for_split` returns."""
+
+    model: SASRec
+    payload: dict
+    split: LeaveOneOutSplit      # the users the model may be evaluated on: all of them when the split is unchanged
+    check: SplitCheck | None     # None when the checkpoint records no split
+
+
+def load_checkpoint_for_split(path, data, split: LeaveOneOutSplit, device="cpu", verbose: bool = True
+                              ) -> CheckedCheckpoint:
+    """Load a checkpoint to evaluate on ``split``, keeping only the users whose held-out films it held out too.
+
+    The same release read in another order of ties in time (GroupLens' ``ratings.dat``
+    against an order-only copy) moves some users' validation and test films; the
+    model trained on some of the new ones. Those users are left out of the returned
+    split, and one printed paragraph (``verbose``) says how many were kept and why.
+    With the split the model was trained on, nothing is left out and the returned
+    split is ``split`` itself. Evaluate every model on the returned split, so a
+    comparison stays fair. When no user is left, :class:`SplitMismatchError`.
+    """
+    from .train import load_checkpoint  # train imports this module
+
+    model, payload = load_checkpoint(path, data, device)
+    say = print if verbose else (lambda *_: None)
+    train_command = f"python -m recnb train --dataset {data.name} --checkpoint checkpoints/my_sasrec.pt"
+    if "split" not in payload:
+        say(f"split check: not possible, {display_path(path)} records no split (an older checkpoint); its figures "
+            "are comparable only if it was trained on this data, read in the same order")
+        return CheckedCheckpoint(model, payload, split, None)
+    check = check_split(payload["split"], data, split)
+    if check.changed == 0:
+        say(f"split check: {check.describe()}")
+        return CheckedCheckpoint(model, payload, split, check)
+    if check.changed == check.users:
+        raise SplitMismatchError(f"{display_path(path)} cannot be evaluated on this split: {check.describe()}; "
+                                 "no user's held-out films are unchanged, so no user can be evaluated fairly. "
+                                 f"Train a model on this data instead: {train_command}")
+    kept = select_users(split, ~check.changed_users)
+    say(f"split check: {check.describe()}.\n"
+        f"Evaluating only the {kept.n_users:,} users whose validation and test films are the ones the model held "
+        f"out ({check.changed:,} left out); evaluate every model you compare on these users. Their figures are "
+        "honest, but over other users than the figures stored at training time, so not comparable with those. "
+        f"To evaluate all {split.n_users:,} users, train a model on this data: {train_command}")
+    return CheckedCheckpoint(model, payload, kept, check)

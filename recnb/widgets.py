@@ -5,6 +5,9 @@ Both explorers keep their logic in plain methods and attributes (``show``,
 tests drive them from Python by setting the controls' values; the widgets only
 display that state. Bad input (an unknown user, a title that matches nothing,
 a checkpoint for other data) becomes a message in the widget, never a traceback.
+A checkpoint trained on another split of the same data (ties in time ordered
+otherwise, so some users' held-out films moved) still loads, with a warning in
+the widget; the users whose held-out films moved are marked as such.
 
 >>> RecommendationExplorer(data, split, models)          # in a notebook cell: shows itself
 >>> AttentionExplorer.from_checkpoint(path, data, split)
@@ -13,6 +16,7 @@ a checkpoint for other data) becomes a message in the widget, never a traceback.
 from __future__ import annotations
 
 import html
+import unicodedata
 from collections.abc import Mapping
 
 import ipywidgets as W
@@ -24,23 +28,31 @@ from IPython.display import display
 
 from .baseline_plots import shorten
 from .comparison import display_name
-from .errors import ExplorerInputError
+from .errors import ExplorerInputError, InvalidArgumentError
 from .evaluate import Model
 from .recommend import recommend_items
-from .split import LeaveOneOutSplit, evaluation_inputs, pad_histories
+from .split import LeaveOneOutSplit, SplitCheck, check_split, evaluation_inputs, pad_histories
 
 
 # ----------------------------------------------------------------------------- shared look-ups
 def user_position(data, split: LeaveOneOutSplit, user_id) -> int:
-    """Position in ``split`` of the user with MovieLens id ``user_id`` (as typed: text or number)."""
+    """Position in ``split`` of the user with MovieLens id ``user_id`` (as typed: text or number).
+
+    Decimal digits of any script count (``42``, full-width ``４２``); anything else,
+    superscripts such as ``²`` included, is an :class:`ExplorerInputError`.
+    """
     text = str(user_id).strip()
-    if not text.lstrip("-").isdigit():
-        raise ExplorerInputError(f"User id {text!r} is not a number: type a MovieLens user id such as "
-                                 f"{int(data.user_ids[split.users[0]])}.")
     ids = data.user_ids[split.users]
-    found = np.flatnonzero(ids == int(text))
+    # isdecimal, not isdigit: '²' is a digit that int() refuses; every decimal digit has a value
+    if not text.isdecimal():
+        shown = text if len(text) <= 30 else text[:30] + "..."
+        raise ExplorerInputError(f"User id {shown!r} is not a whole number: type a MovieLens user id such as "
+                                 f"{int(ids[0])}.")
+    digits = "".join(str(unicodedata.decimal(c)) for c in text).lstrip("0") or "0"
+    found = np.flatnonzero(ids == int(digits)) if len(digits) <= 18 else []   # longer: beyond any id
     if len(found) == 0:
-        raise ExplorerInputError(f"No user {text} in {data.name} after filtering (ids run {ids.min()} to "
+        shown = digits if len(digits) <= 30 else digits[:30] + "..."
+        raise ExplorerInputError(f"No user {shown} in {data.name} after filtering (ids run {ids.min()} to "
                                  f"{ids.max()}; some may be filtered out). Or search by a film they watched.")
     return int(found[0])
 
@@ -107,15 +119,59 @@ def _note_html(text: str) -> str:
     return f'<div class="recnb-note" style="color:#555">{html.escape(text)}</div>'
 
 
-def load_sasrec_or_message(checkpoint, data):
-    """(model, None) from a checkpoint, or (None, message) saying why it cannot be used with ``data``."""
+def load_sasrec_or_message(checkpoint, data, split: LeaveOneOutSplit | None = None):
+    """(model, None, check) from a checkpoint, or (None, message, None) saying why it cannot be used with ``data``.
+
+    With ``split``, ``check`` (a :class:`recnb.split.SplitCheck`) says how ``split``
+    compares with the split the model was trained on; it is None without ``split``
+    or when the checkpoint records no split. A changed split does not stop the model
+    loading: the explorers show it with :func:`split_warning`.
+    """
     from .train import load_checkpoint
 
     try:
-        model, _ = load_checkpoint(checkpoint, data)
-        return model, None
+        model, payload = load_checkpoint(checkpoint, data)
+        check = check_split(payload["split"], data, split) if split is not None and "split" in payload else None
     except (FileNotFoundError, ValueError, RuntimeError, KeyError) as error:
-        return None, f"SASRec is not available: {error}"
+        return None, f"SASRec is not available: {error}", None
+    return model, None, check
+
+
+def split_warning(check: SplitCheck | None, shown: str = "lists") -> str | None:
+    """What an explorer says above everything else when SASRec was trained on another split (None if not).
+
+    ``shown`` is what the explorer shows of SASRec: its ``"lists"`` or its ``"attention"``.
+    """
+    if check is None or check.same:
+        return None
+    if check.changed == 0:
+        return f"SASRec was trained on other data: {check.describe()}. No user is marked."
+    if shown == "lists":
+        consequence = (f"Its lists are still shown, but for the {check.changed:,} users marked they are no fair test: "
+                       "a ★ there may be a film SASRec was trained on.")
+    else:
+        consequence = (f"Its attention is still shown (weights are not a metric); the {check.changed:,} users marked "
+                       "are those whose held-out films moved.")
+    return (f"SASRec was trained on another split: {check.describe()}. {consequence} Evaluate it only on the "
+            "unchanged users (recnb.split.load_checkpoint_for_split), or train a model on this data.")
+
+
+def _check_for(check: SplitCheck | None, split: LeaveOneOutSplit) -> SplitCheck | None:
+    """``check`` if it was made on ``split`` (its masks index this split's users), else a clear error."""
+    if check is not None and check.users != split.n_users:
+        raise InvalidArgumentError(f"split_check was made on a split of {check.users:,} users, but the explorer's "
+                                   f"has {split.n_users:,}: check the split the explorer shows (check_split).")
+    return check
+
+
+def _user_split_note(check: SplitCheck | None, position: int) -> str | None:
+    """The warning for one user whose held-out films moved (None for an unchanged user)."""
+    if check is None or check.changed_users is None or not check.changed_users[position]:
+        return None
+    leaked = check.leaked_users is not None and check.leaked_users[position]
+    return ("This user's held-out films are not the ones SASRec held out"
+            + (": it was trained on the film now held out for test, so a ★ in its list is no fair hit."
+               if leaked else ", so its list is no fair test for this user."))
 
 
 class _Explorer:
@@ -130,7 +186,8 @@ class _Explorer:
 
     def _fail(self, text: str) -> None:
         self.message = text
-        self.status.value = _error_html(text)
+        warning = getattr(self, "warning", None)   # a model-wide warning stays visible whatever is typed
+        self.status.value = _error_html(text) + (_error_html(warning) if warning else "")
 
 
 # ----------------------------------------------------------------------------- recommendations
@@ -139,12 +196,21 @@ class RecommendationExplorer(_Explorer):
 
     ``models`` maps names (``"markov"``, ``"sasrec"``, ...) to fitted models. The
     held-out test film is marked ★ wherever a model ranks it in its top K.
+
+    ``split_check`` (from :func:`recnb.split.check_split` on this ``split``) says
+    whether the ``"sasrec"`` model was trained on another split. If so, its lists
+    are still shown (a list is not a metric), under a warning, and for each user
+    whose held-out films moved the user and SASRec's ★ are marked as no fair test.
     """
 
     def __init__(self, data, split: LeaveOneOutSplit, models: Mapping[str, Model], k: int = 10,
-                 timeline_rows: int = 12, user_id=None, warning: str | None = None):
+                 timeline_rows: int = 12, user_id=None, warning: str | None = None,
+                 split_check: SplitCheck | None = None):
         self.data, self.split, self.models = data, split, dict(models)
-        self.timeline_rows, self.warning = timeline_rows, warning
+        self.timeline_rows, self.split_check = timeline_rows, _check_for(split_check, split)
+        sasrec_warning = split_warning(self.split_check) if "sasrec" in self.models else None
+        self.warning = " ".join(w for w in (warning, sasrec_warning) if w) or None
+        self.user_split_note: str | None = None   # set for a user whose held-out films moved
         self.histories, self.targets = evaluation_inputs(split, "test")
         first = int(data.user_ids[split.users[0]]) if user_id is None else user_id
         names = list(self.models)
@@ -168,6 +234,7 @@ class RecommendationExplorer(_Explorer):
         self.user_id: int | None = None
         self.history: pd.DataFrame = pd.DataFrame()
         self.recommendations: dict[str, pd.DataFrame] = {}
+        self.notes: list[str] = []   # what the status says about the user, as plain text
         self.message = ""
         self.user.observe(lambda change: self.show(change["new"]), names="value")
         self.search.observe(lambda change: self.find(change["new"]), names="value")
@@ -180,10 +247,11 @@ class RecommendationExplorer(_Explorer):
     def from_checkpoint(cls, checkpoint, data, split: LeaveOneOutSplit, baselines: Mapping[str, Model],
                         **options) -> RecommendationExplorer:
         """The ``baselines`` plus SASRec from ``checkpoint``; if it cannot be loaded for ``data``, the
-        baselines alone, with the reason shown in the widget."""
-        model, message = load_sasrec_or_message(checkpoint, data)
+        baselines alone, with the reason shown in the widget. If it was trained on another split of
+        ``data``, SASRec under a warning, its affected users marked (see the class)."""
+        model, message, check = load_sasrec_or_message(checkpoint, data, split)
         models = dict(baselines) if model is None else {**baselines, "sasrec": model}
-        return cls(data, split, models, warning=message, **options)
+        return cls(data, split, models, warning=message, split_check=check, **options)
 
     def find(self, title: str) -> None:
         """List the users who watched the film matching ``title``; choosing one shows them."""
@@ -217,8 +285,9 @@ class RecommendationExplorer(_Explorer):
             self._fail(str(error))
             self.timeline.value, self.lists.value = "", ""
             self.history, self.recommendations, self.user_id = pd.DataFrame(), {}, None
+            self.user_split_note = None
             return
-        self.user_id, self.position = int(str(user_id).strip()), position
+        self.user_id, self.position = int(self.data.user_ids[self.split.users[position]]), position
         history, target = self.histories[position], int(self.targets[position])
         self.history = history_timeline(self.data, history, self.timeline_rows)
         self.recommendations = {name: recommend_items(self.models[name], self.data, history, self.k.value)
@@ -230,7 +299,11 @@ class RecommendationExplorer(_Explorer):
         if len(history) < 5:
             notes.append("A short history: the models have little to go on, and the sequence models lean on "
                          "the last film or on popularity.")
-        self.status.value = "".join(_note_html(n) for n in notes) + (_error_html(self.warning) if self.warning else "")
+        self.notes = notes
+        note = _user_split_note(self.split_check, position) if "sasrec" in self.models else None
+        self.user_split_note = None if note is None else f"User {self.user_id}: {note}"
+        self.status.value = ("".join(_error_html(w) for w in (self.warning, self.user_split_note) if w)
+                             + "".join(_note_html(n) for n in notes))
         self.timeline.value = self._timeline_html()
         self.lists.value = self._lists_html()
 
@@ -249,6 +322,8 @@ class RecommendationExplorer(_Explorer):
         for name, table in self.recommendations.items():
             hit = table.index[table["item_id"] == self.target]
             caption = f"{display_name(name)}: " + (f"★ at rank {hit[0]}" if len(hit) else "held-out film not in list")
+            if name == "sasrec" and self.user_split_note:
+                caption += " (no fair test for this user: see the warning)"
             rows = "".join(
                 f"<tr style='{'background:#ffe08a;font-weight:bold' if r['item_id'] == self.target else ''}'>"
                 f"<td>{rank}{' ★' if r['item_id'] == self.target else ''}</td>"
@@ -273,11 +348,18 @@ class AttentionExplorer(_Explorer):
     future. Below, the films the last position (the one that makes the recommendation)
     attends to most. Weights are computed over the whole history the model reads; the
     window shows the last N, so a row can sum to less than 1 where older films take the rest.
+
+    ``split_check`` (from :func:`recnb.split.check_split` on this ``split``) says whether
+    the model was trained on another split. If so, its attention is still shown (weights
+    are not a metric), under a warning, and each user whose held-out films moved is marked.
     """
 
     def __init__(self, model, data, split: LeaveOneOutSplit, last_n: int = 15, user_id=None,
-                 message: str | None = None):
+                 message: str | None = None, split_check: SplitCheck | None = None):
         self.model, self.data, self.split = model, data, split
+        self.split_check = _check_for(split_check, split)
+        self.warning = split_warning(self.split_check, "attention")
+        self.user_split_note: str | None = None   # set for a user whose held-out films moved
         self.histories, _ = evaluation_inputs(split, "test")
         n_layers = model.config.n_layers if model is not None else 1
         n_heads = model.config.n_heads if model is not None else 1
@@ -315,9 +397,10 @@ class AttentionExplorer(_Explorer):
 
     @classmethod
     def from_checkpoint(cls, checkpoint, data, split: LeaveOneOutSplit, **options) -> AttentionExplorer:
-        """An explorer for a saved SASRec; if it cannot be loaded for ``data``, one that says why."""
-        model, message = load_sasrec_or_message(checkpoint, data)
-        return cls(model, data, split, message=message, **options)
+        """An explorer for a saved SASRec; if it cannot be loaded for ``data``, one that says why. If it was
+        trained on another split of ``data``, the explorer under a warning, its affected users marked."""
+        model, message, check = load_sasrec_or_message(checkpoint, data, split)
+        return cls(model, data, split, message=message, split_check=check, **options)
 
     def show(self, user_id) -> None:
         """Run the model once on ``user_id``'s history (kept for every layer and head), then draw."""
@@ -325,10 +408,13 @@ class AttentionExplorer(_Explorer):
             position = user_position(self.data, self.split, user_id)
         except ExplorerInputError as error:
             self._fail(str(error))
-            self.top_list.value, self.matrix, self.top_attended, self.user_id = "", np.zeros((0, 0)), pd.DataFrame(), None
+            self.top_list.value, self.matrix, self.top_attended = "", np.zeros((0, 0)), pd.DataFrame()
+            self.user_id, self.user_split_note = None, None
             self.figure_output.clear_output()
             return
-        self.user_id, self.position = int(str(user_id).strip()), position
+        self.user_id, self.position = int(self.data.user_ids[self.split.users[position]]), position
+        note = _user_split_note(self.split_check, position)
+        self.user_split_note = None if note is None else f"User {self.user_id}: {note}"
         self.items = self.histories[position][-self.model.config.max_len:]
         self.model.eval()
         with torch.inference_mode():
@@ -355,7 +441,8 @@ class AttentionExplorer(_Explorer):
         if length == 1:
             notes.append("With one film the only thing to attend to is itself (weight 1).")
         self.message = ""
-        self.status.value = "".join(_note_html(n) for n in notes)
+        self.status.value = ("".join(_error_html(w) for w in (self.warning, self.user_split_note) if w)
+                             + "".join(_note_html(n) for n in notes))
         last = weights[-1]                                        # the query that makes the recommendation
         order = np.argsort(-last, kind="stable")[: min(8, length)]
         self.top_attended = pd.DataFrame({

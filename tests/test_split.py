@@ -122,3 +122,87 @@ def test_the_committed_checkpoint_was_trained_on_this_ml1m_split(ml1m, ml1m_spli
     _, payload = load_checkpoint(default_checkpoint(), ml1m, split=ml1m_split)
     check = check_split(payload["split"], ml1m, ml1m_split)
     assert check.same and check.users == 6040
+
+
+def _tiny_checkpoint(data, split, path: Path, record_split: bool = True) -> Path:
+    """An untrained quick SASRec saved for ``data`` (with ``split``'s fingerprint unless told not to)."""
+    import torch
+
+    from recnb.model import config_from_preset
+    from recnb.train import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    config = config_from_preset("quick", data.n_items, len(data.genre_names), len(data.year_bucket_labels))
+    return save_checkpoint(path, build_model(data, config), data, split if record_split else None)
+
+
+def _held_out_by_user(data, split) -> dict[int, tuple[int, int]]:
+    """Each user's (validation, test) film in MovieLens ids: what a split holds out, independent of recnb.split."""
+    return {int(data.user_ids[u]): (int(data.item_ids[v]), int(data.item_ids[t]))
+            for u, v, t in zip(split.users, split.valid, split.test)}
+
+
+def test_load_checkpoint_for_split_evaluates_exactly_the_unchanged_users(synthetic_dir, tmp_path, capsys):
+    from recnb.data import build_sequences
+    from recnb.evaluate import evaluate_split
+    from recnb.readers import read_release
+    from recnb.split import load_checkpoint_for_split
+
+    tied = _tie_the_last_three(synthetic_dir, tmp_path / "tied" / "synthetic")
+    original = build_sequences(read_release("ml-1m", synthetic_dir), name="synthetic")
+    reordered = build_sequences(read_release("ml-1m", tmp_path / "tied" / "synthetic"), name="synthetic")
+    split, moved = leave_one_out(original.sequences), leave_one_out(reordered.sequences)
+    checkpoint = _tiny_checkpoint(original, split, tmp_path / "model.pt")
+
+    # the split it was trained on: every user, the very same split, one line that says the check ran
+    same = load_checkpoint_for_split(checkpoint, original, split)
+    assert same.split is split and same.check.same
+    assert capsys.readouterr().out == f"split check: the same split as at training time ({split.n_users:,} users)\n"
+
+    # ties ordered otherwise: only the users whose held-out films are the ones the model held out
+    before, after = _held_out_by_user(original, split), _held_out_by_user(reordered, moved)
+    unchanged = {user for user, films in after.items() if before.get(user) == films}
+    assert 0 < len(unchanged) == moved.n_users - tied
+    checked = load_checkpoint_for_split(checkpoint, reordered, moved)
+    kept = checked.split
+    assert set(reordered.user_ids[kept.users].tolist()) == unchanged and kept.n_users == len(unchanged)
+    assert _held_out_by_user(reordered, kept) == {user: before[user] for user in unchanged}
+    out = capsys.readouterr().out
+    assert out.startswith(f"split check: {tied:,} of {moved.n_users:,} users' held-out films differ")
+    assert f"Evaluating only the {len(unchanged):,} users" in out and "python -m recnb train" in out
+    # the evaluation of the kept users is the full evaluation with the moved users' ranks left out
+    full = evaluate_split(checked.model, moved, "test")
+    mask = np.array([int(u) in unchanged for u in reordered.user_ids[moved.users]])
+    np.testing.assert_array_equal(evaluate_split(checked.model, kept, "test").ranks, full.ranks[mask])
+
+    # a checkpoint that records no split cannot be checked: it says so and keeps every user
+    older = load_checkpoint_for_split(_tiny_checkpoint(original, split, tmp_path / "old.pt", record_split=False),
+                                      reordered, moved)
+    assert older.split is moved and older.check is None
+    assert capsys.readouterr().out.startswith("split check: not possible, old.pt records no split")
+
+
+def test_load_checkpoint_for_split_refuses_when_no_user_is_unchanged(synthetic_dir, tmp_path):
+    from recnb.data import build_sequences
+    from recnb.errors import SplitMismatchError
+    from recnb.readers import read_release
+    from recnb.split import load_checkpoint_for_split
+
+    original = build_sequences(read_release("ml-1m", synthetic_dir), name="synthetic")
+    split = leave_one_out(original.sequences)
+    _tie_the_last_three(synthetic_dir, tmp_path / "every" / "synthetic", every=1)   # every user's last three
+    reordered = build_sequences(read_release("ml-1m", tmp_path / "every" / "synthetic"), name="synthetic")
+    checkpoint = _tiny_checkpoint(original, split, tmp_path / "model.pt")
+    with pytest.raises(SplitMismatchError, match="no user's held-out films are unchanged.*python -m recnb train"):
+        load_checkpoint_for_split(checkpoint, reordered, leave_one_out(reordered.sequences), verbose=False)
+
+
+def test_select_users_keeps_positions_and_ids():
+    from recnb.split import select_users
+
+    split = leave_one_out([np.array([1, 2, 3]), np.array([4, 5]), np.array([6, 7, 8, 9]), np.array([3, 1, 2])])
+    kept = select_users(split, np.array([True, False, True]))
+    assert kept.users.tolist() == [0, 3] and kept.test.tolist() == [3, 2] and kept.valid.tolist() == [2, 1]
+    assert [t.tolist() for t in kept.train] == [[1], [3]] and kept.dropped_users == 1
+    with pytest.raises(ValueError, match="one entry per user"):
+        select_users(split, np.array([True]))

@@ -1,16 +1,23 @@
 """The explorers of notebook 09, driven from Python: set the controls, assert on what they show."""
 
 import html
+import unicodedata
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from recnb.baseline_plots import shorten
 from recnb.baselines import Popularity
 from recnb.comparison import default_checkpoint, fit_models
-from recnb.split import evaluation_inputs, leave_one_out
+from recnb.data import build_sequences
+from recnb.errors import ExplorerInputError
+from recnb.readers import read_release
+from recnb.split import check_split, evaluation_inputs, leave_one_out
 from recnb.train import load_checkpoint
-from recnb.widgets import AttentionExplorer, RecommendationExplorer, history_timeline, users_who_watched
+from recnb.widgets import (AttentionExplorer, RecommendationExplorer, history_timeline, user_position,
+                           users_who_watched)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +68,7 @@ def test_bad_input_shows_a_message_not_a_traceback(ml1m, ml1m_split, models):
     assert "No user 999999" in explorer.message and "recnb-error" in explorer.status.value
     assert explorer.recommendations == {} and explorer.lists.value == ""
     explorer.user.value = "Alice"
-    assert "not a number" in explorer.message
+    assert "not a whole number" in explorer.message
     explorer.search.value = "no such film xyz"
     assert "No film title contains" in explorer.message and explorer.matches.disabled
 
@@ -117,14 +124,152 @@ def test_a_checkpoint_for_other_data_is_reported_in_the_widget(synthetic, ml1m_s
     explorer = AttentionExplorer.from_checkpoint(default_checkpoint(), synthetic, split)
     assert "SASRec is not available" in explorer.message and "trained on 'ml-1m'" in explorer.message
     # the message names the checkpoint as the learner sees it, relative to the repository, never absolute
-    assert "checkpoints/sasrec_compact_ml1m.pt" in explorer.message and str(default_checkpoint()) not in explorer.message
+    assert "checkpoints/sasrec_compact_ml1m.pt" in explorer.message
+    assert str(default_checkpoint()) not in explorer.message
     assert explorer.user.disabled and "recnb-error" in explorer.status.value
     missing = AttentionExplorer.from_checkpoint("no/such/file.pt", synthetic, split)
     assert "No checkpoint at" in missing.message
     baselines = {"popularity": Popularity(synthetic.n_items).fit(split.train)}
     recommendations = RecommendationExplorer.from_checkpoint(default_checkpoint(), synthetic, split, baselines)
     assert list(recommendations.recommendations) == ["popularity"]           # still useful without SASRec
-    assert html.escape("trained on 'ml-1m'") in recommendations.status.value and "recnb-error" in recommendations.status.value
+    assert html.escape("trained on 'ml-1m'") in recommendations.status.value
+    assert "recnb-error" in recommendations.status.value
     recommendations.search.value = "x"
     recommendations.search.value = ""                                        # clearing the box is not an error
     assert recommendations.matches.disabled
+
+
+# ----------------------------------------------------------------------------- a checkpoint trained on another split
+@pytest.fixture(scope="module")
+def tied(synthetic_dir, tmp_path_factory):
+    """The synthetic data in two orders of ties in time, and a checkpoint saved with the first order's split."""
+    from test_split import _held_out_by_user, _tie_the_last_three, _tiny_checkpoint
+
+    folder = tmp_path_factory.mktemp("tied")
+    n_tied = _tie_the_last_three(synthetic_dir, folder / "synthetic")
+    original = build_sequences(read_release("ml-1m", synthetic_dir), name="synthetic")
+    reordered = build_sequences(read_release("ml-1m", folder / "synthetic"), name="synthetic")
+    split, moved = leave_one_out(original.sequences), leave_one_out(reordered.sequences)
+    before, after = _held_out_by_user(original, split), _held_out_by_user(reordered, moved)
+    changed = [user for user, films in after.items() if before.get(user) != films]
+    assert len(changed) == n_tied > 0
+    return {"original": original, "split": split, "reordered": reordered, "moved": moved, "changed": changed,
+            "unchanged": [user for user in after if user not in set(changed)],
+            "checkpoint": _tiny_checkpoint(original, split, folder / "model.pt")}
+
+
+def test_widgets_flag_a_checkpoint_trained_on_another_split(tied):
+    data, split = tied["reordered"], tied["moved"]
+    check = check_split(load_checkpoint(tied["checkpoint"], data)[1]["split"], data, split)
+    changed, unchanged = tied["changed"][0], tied["unchanged"][0]
+    baselines = {"popularity": Popularity(data.n_items).fit(split.train)}
+
+    recommendations = RecommendationExplorer.from_checkpoint(tied["checkpoint"], data, split, baselines,
+                                                             user_id=unchanged)
+    assert set(recommendations.recommendations) == {"popularity", "sasrec"}          # lists are still shown
+    banner = html.escape(check.describe())
+    assert f"{len(tied['changed']):,} of {split.n_users:,} users" in check.describe()
+    assert banner in recommendations.status.value
+    assert "recnb-error" in recommendations.status.value and recommendations.user_split_note is None
+    recommendations.user.value = str(changed)
+    assert recommendations.user_id == changed and f"User {changed}:" in recommendations.user_split_note
+    status = recommendations.status.value
+    assert html.escape(recommendations.user_split_note) in status and banner in status
+    assert "no fair test for this user" in recommendations.lists.value                  # on SASRec's list only
+    assert recommendations.lists.value.count("no fair test") == 1
+    recommendations.user.value = "no such user"                                          # the banner stays
+    assert "not a whole number" in recommendations.message and banner in recommendations.status.value
+
+    attention = AttentionExplorer.from_checkpoint(tied["checkpoint"], data, split, user_id=unchanged)
+    assert attention.model is not None and attention.matrix.size > 0 and not attention.user.disabled
+    assert banner in attention.status.value and attention.user_split_note is None
+    attention.user.value = str(changed)
+    assert f"User {changed}:" in attention.user_split_note and banner in attention.status.value
+
+    # on the order the checkpoint was saved with, nothing is flagged
+    same = RecommendationExplorer.from_checkpoint(tied["checkpoint"], tied["original"], tied["split"], baselines,
+                                                  user_id=changed)
+    assert same.warning is None and same.user_split_note is None and "recnb-error" not in same.status.value
+    same_attention = AttentionExplorer.from_checkpoint(tied["checkpoint"], tied["original"], tied["split"])
+    assert same_attention.warning is None and "recnb-error" not in same_attention.status.value
+
+
+def test_a_split_check_made_on_another_split_is_refused(tied):
+    data = tied["reordered"]
+    check = check_split(load_checkpoint(tied["checkpoint"], data)[1]["split"], data, tied["moved"])
+    smaller = leave_one_out(data.sequences[:10])
+    with pytest.raises(ValueError, match="split_check was made on a split of"):
+        RecommendationExplorer(data, smaller, {}, split_check=check)
+
+
+# ----------------------------------------------------------------------------- user ids as typed
+def _typed_user(text: str) -> str | None:
+    """The number a learner typed, in ASCII digits without leading zeros (read digit by digit, any script's
+    decimal digits), or None if it is none. A string, because no int() limit applies to what is typed."""
+    stripped = text.strip()
+    if not stripped or not all(unicodedata.category(c) == "Nd" for c in stripped):
+        return None
+    return "".join(str(unicodedata.digit(c)) for c in stripped).lstrip("0") or "0"
+
+
+@pytest.fixture(scope="module")
+def popularity_explorer(ml1m, ml1m_split):
+    return RecommendationExplorer(ml1m, ml1m_split, {"popularity": Popularity(ml1m.n_items).fit(ml1m_split.train)})
+
+
+ZEROS = "0٠۰०০０𝟎"   # decimal zeros of several scripts: ASCII, Arabic-Indic, Persian, Devanagari, Bengali, ...
+
+
+@st.composite
+def typed_ids(draw):
+    """A real user id in some script's digits, maybe with zeros in front and spaces around it."""
+    zero = ord(draw(st.sampled_from(ZEROS)))
+    user = draw(st.integers(1, 6_040))
+    digits = "".join(chr(zero + int(d)) for d in str(user))
+    return draw(st.sampled_from(["", " ", "\t"])) + chr(zero) * draw(st.integers(0, 3)) + digits + " "
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.text(), st.text(alphabet="0123456789²³¹⁴-+_. ٣６𝟒"), typed_ids()))
+@example("²")
+@example("¹²")
+@example("٣")
+@example("４２")
+@example("--5")
+@example("-5")
+@example("+5")
+@example("1_0")
+@example("42.0")
+@example("4 2")
+@example("")
+@example("Ⅷ")
+@example("9" * 5000)
+@example("0" * 5000 + "42")
+def test_any_typed_user_id_shows_that_user_or_says_why_not(ml1m, ml1m_split, popularity_explorer, text):
+    typed = _typed_user(text)
+    known = typed is not None and typed in set(map(str, ml1m.user_ids[ml1m_split.users].tolist()))
+    expected = int(typed) if known else None
+    try:
+        position = user_position(ml1m, ml1m_split, text)
+    except ExplorerInputError as error:
+        assert not known and str(error)
+    else:
+        assert known and int(ml1m.user_ids[ml1m_split.users[position]]) == expected
+    popularity_explorer.show(text)
+    if known:
+        assert popularity_explorer.user_id == expected and popularity_explorer.message == ""
+        assert f"User {expected}:" in popularity_explorer.status.value
+    else:
+        assert popularity_explorer.user_id is None and popularity_explorer.message
+        assert "recnb-error" in popularity_explorer.status.value and popularity_explorer.lists.value == ""
+
+
+@pytest.mark.parametrize("text, expected", [("²", None), ("٣", 3), ("４２ ", 42), ("--5", None), ("1_0", None),
+                                            ("9" * 5000, None), ("0" * 5000 + "42", 42), ("𝟒𝟐", 42)])
+def test_the_attention_explorer_reads_typed_ids_the_same_way(ml1m, ml1m_split, sasrec, text, expected):
+    explorer = AttentionExplorer(sasrec, ml1m, ml1m_split, last_n=5)
+    explorer.user.value = text
+    if expected is None:
+        assert explorer.user_id is None and explorer.message and explorer.matrix.shape == (0, 0)
+    else:
+        assert explorer.user_id == expected and explorer.message == "" and explorer.matrix.shape == (5, 5)
