@@ -132,11 +132,20 @@ def _fit_baseline(args: argparse.Namespace, data, split):
 def _load_sasrec(args: argparse.Namespace, data, split):
     from .train import load_checkpoint
 
-    if not args.checkpoint:
-        raise InvalidArgumentError(
-            "--model sasrec needs --checkpoint PATH (for example checkpoints/sasrec_compact_ml1m.pt).")
     model, _ = load_checkpoint(args.checkpoint, data, split=split)  # refuses other items, or a moved split
     return model
+
+
+def _check_checkpoint_argument(args: argparse.Namespace) -> None:
+    """A missing, damaged or foreign checkpoint fails before the data are read, not after."""
+    from .train import read_checkpoint_file
+
+    if args.model != "sasrec":
+        _require(not args.checkpoint, f"--checkpoint applies only to --model sasrec, not {args.model}.")
+        return
+    _require(bool(args.checkpoint),
+             "--model sasrec needs --checkpoint PATH (for example checkpoints/sasrec_compact_ml1m.pt).")
+    read_checkpoint_file(args.checkpoint)
 
 
 #: ``evaluate --model`` choices: name -> function(args, data, split) returning a model ready to score.
@@ -149,8 +158,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_split
     from .split import leave_one_out
 
-    if args.checkpoint and args.model != "sasrec":
-        raise InvalidArgumentError(f"--checkpoint applies only to --model sasrec, not {args.model}.")
+    _check_checkpoint_argument(args)
     if args.alpha is not None and args.model != "hybrid":
         raise InvalidArgumentError(f"--alpha applies only to --model hybrid, not {args.model}.")
     start = time.perf_counter()

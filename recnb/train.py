@@ -335,7 +335,8 @@ def read_checkpoint_file(path: str | os.PathLike, device: str | torch.device = "
                          "it may be truncated or another kind of file. Train or download it again.") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise CheckpointError(f"{display_path(path)} is not a recnb SASRec checkpoint (format {found!r}).")
+        raise CheckpointError(f"{display_path(path)} is not a recnb SASRec checkpoint (format {found!r}); "
+                              "give a file written by `python -m recnb train` or `export`.")
     return payload
 
 

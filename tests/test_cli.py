@@ -167,3 +167,15 @@ def test_export_checks_its_output_path_before_reading_anything(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "is a file, not a folder" in err and len(err.strip().splitlines()) == 1
     assert blocker.read_text() == "keep me"
+
+
+def test_evaluate_checks_the_checkpoint_before_reading_any_data(tmp_path, capsys):
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    # the data folder is empty: had the data been read first, the error would be about the missing release
+    assert main(["evaluate", "--model", "sasrec", "--checkpoint", str(foreign), "--dataset", "ml-1m",
+                 "--data-dir", str(tmp_path), "--no-download"]) == 2
+    err = capsys.readouterr().err
+    assert "is not a recnb SASRec checkpoint" in err and "ml-1m.zip" not in err
+    assert main(["evaluate", "--model", "sasrec", "--dataset", "ml-1m", "--data-dir", str(tmp_path)]) == 2
+    assert "--model sasrec needs --checkpoint PATH" in capsys.readouterr().err
