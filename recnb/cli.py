@@ -331,6 +331,14 @@ def _train_for_compare(args, data, split):
     return train_sasrec(data, split, config, train_config).model
 
 
+def run_assignments(args: argparse.Namespace) -> int:
+    """``assignments release``: the student notebooks and what students need to run them, as a folder (and a zip)."""
+    from .assignments import build_release
+
+    print(build_release(args.out, course=args.course, archive=args.zip).summary())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m recnb", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"recnb {__version__}")
@@ -405,6 +413,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", required=True)
     export.add_argument("--overwrite", action="store_true")
     export.set_defaults(run=run_export)
+
+    assignments = commands.add_parser("assignments", help="the course assignments: build what students get")
+    actions = assignments.add_subparsers(dest="action", required=True, metavar="ACTION")
+    release = actions.add_parser("release", help="the student notebooks (no solutions, hidden tests or model "
+                                 "answers), recnb as a wheel and a README, to hand out instead of the repository")
+    release.add_argument("--out", required=True, help="the folder to write (new, or empty)")
+    release.add_argument("--zip", action="store_true", help="also write OUT.zip, the same folder as one file")
+    release.add_argument("--course", default=None,
+                         help="the course folder (default: notebooks/assignments of this repository)")
+    release.set_defaults(run=run_assignments)
     return parser
 
 
