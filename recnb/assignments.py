@@ -93,7 +93,7 @@ def build_release(out: str | os.PathLike, course: str | os.PathLike | None = Non
     with tempfile.TemporaryDirectory(prefix="recnb-release-") as work:
         work = Path(work)
         generated = _generate(course, assignments, work / "course")
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent)).resolve()
         try:
             notebooks = []
             for assignment in assignments:
@@ -163,14 +163,17 @@ def _build_wheel(root: Path, destination: Path, work: Path) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(root / name, work / name)
     shutil.copytree(root / "recnb", work / "recnb", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "--quiet",
-               "--wheel-dir", str(destination), str(work)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=work)
-    wheels = sorted(destination.glob("recnb-*.whl"))
-    if done.returncode or len(wheels) != 1:
-        raise MissingDataError("pip could not build the recnb wheel (it needs pip and setuptools in this "
-                               f"environment: pip install setuptools):\n{done.stderr[-2000:]}")
-    return wheels[0]
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir",
+               str(destination.resolve())]  # absolute: pip runs in ``work``
+    # offline with this environment's setuptools first; else in pip's own build environment (fetches setuptools,
+    # as `pip install -e .` did: a fresh Python 3.12 environment has no setuptools)
+    for options in (["--no-build-isolation", "--no-index"], []):
+        done = subprocess.run([*command, *options, str(work)], capture_output=True, text=True, cwd=work)
+        wheels = sorted(destination.glob("recnb-*.whl"))
+        if done.returncode == 0 and len(wheels) == 1:
+            return wheels[0]
+    raise MissingDataError(f"pip could not build the recnb wheel (it needs pip, and setuptools or access to the "
+                           f"package index):\n{(done.stderr or done.stdout)[-2000:]}")
 
 
 def _title(notebook: Path) -> str:

@@ -125,8 +125,9 @@ def release(tmp_path_factory):
     """The student release, built by the documented command: (folder, zip, what the command printed)."""
     folder = tmp_path_factory.mktemp("handout") / "course-release"
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        assert main(["assignments", "release", "--out", str(folder), "--zip"]) == 0
+    with contextlib.redirect_stdout(printed), pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder.parent)  # the command as the guide writes it, with a relative --out
+        assert main(["assignments", "release", "--out", "course-release", "--zip"]) == 0
     return folder, folder.with_name("course-release.zip"), printed.getvalue()
 
 
