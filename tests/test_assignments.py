@@ -333,52 +333,43 @@ def test_an_unsolved_submission_fails_with_the_teaching_message_and_its_feedback
     assert "not answered yet" in feedback and "HIDDEN TESTS" not in feedback and "strict=True" not in feedback
 
 
-SHORTCUT = {
-    "a4_training_step": {  # the issue's example: the step passed by calling recnb's own accumulation
-        "accumulate_gradients": "from recnb.train import accumulate_gradients as recnb_accumulate\n\n\n"
-                                "def accumulate_gradients(model, micro_batches, scaler, amp_dtype=torch.bfloat16):\n"
-                                "    return recnb_accumulate(model, micro_batches, scaler, amp_dtype)",
-    },
-}
-PEEKING = {  # right on the visible inputs, wrong on the grader's, and printing its inputs to see them
-    "a1_ranking_metrics": {
-        "hit_rate": "def hit_rate(ranks, k):\n    print('peeking at', ranks.tolist(), k)\n"
-                    "    return float((ranks <= k).double().mean()) if len(ranks) <= 6 else 0.0",
-    },
+#: A submission that is right on the visible inputs and wrong on the grader's (printing its inputs to see
+#: them), and one that passes through recnb's own implementation; mrr is answered properly.
+TRICKS = {
+    "hit_rate": "def hit_rate(ranks, k):\n    print('peeking at', ranks.tolist(), k)\n"
+                "    return float((ranks <= k).double().mean()) if len(ranks) <= 6 else 0.0",
+    "ndcg": "from recnb.metrics import metrics_from_ranks\n\n\ndef ndcg(ranks, k):\n"
+            "    return metrics_from_ranks(ranks, (k,))[f'NDCG@{k}']",
 }
 
 
 def test_a_shortcut_through_recnb_scores_zero_and_feedback_hides_the_hidden_inputs(course):
     root, api = course
-    for student, plan in (("shortcut", SHORTCUT), ("peeking", PEEKING)):
-        for assignment, wrong in plan.items():
-            submit(root, student, assignment, {**reference_answers(assignment), **wrong})
-            result = api.autograde(assignment, student)
-            assert result["success"], result.get("log")
-
-    name, source = source_notebook("a4_training_step")
-    graded_notebook = nbformat.read(root / "autograded" / "shortcut" / "a4_training_step" / name, as_version=4)
-    refused = {nbgrader_meta(c)["grade_id"]: [o for o in c.outputs if o.output_type == "error"]
-               for c in graded_notebook.cells if is_check(c)}
-    assert not refused["check_masked_loss_sum"]
-    for grade_id in ("check_accumulate_gradients", "check_train_step"):  # train_step calls the shortcut too
-        (error,) = refused[grade_id]
-        assert "calls recnb.train.accumulate_gradients" in error.evalue
-        assert "The point of the exercise is to write it yourself" in error.evalue
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
-        score = gradebook.find_submission("a4_training_step", "shortcut").score
-    assert score == points(source)["check_masked_loss_sum"]
-
-    result = api.generate_feedback("a1_ranking_metrics", "peeking")
+    name, source = source_notebook("a1_ranking_metrics")
+    submit(root, "tricks", "a1_ranking_metrics", {**reference_answers("a1_ranking_metrics"), **TRICKS})
+    result = api.autograde("a1_ranking_metrics", "tricks")
     assert result["success"], result.get("log")
-    feedback = html.unescape((root / "feedback" / "peeking" / "a1_ranking_metrics" / "ranking_metrics.html")
+    autograded = nbformat.read(root / "autograded" / "tricks" / "a1_ranking_metrics" / name, as_version=4)
+    errors = {nbgrader_meta(c)["grade_id"]: [o for o in c.outputs if o.output_type == "error"]
+              for c in autograded.cells if is_check(c)}
+    (refused,) = errors["check_ndcg"]
+    assert "✗ ndcg calls recnb.metrics." in refused.evalue
+    assert "The point of the exercise is to write it yourself" in refused.evalue
+    assert errors["check_hit_rate"] and not errors["check_mrr"]
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:
+        score = gradebook.find_submission("a1_ranking_metrics", "tricks").score
+    assert score == points(source)["check_mrr"]
+
+    result = api.generate_feedback("a1_ranking_metrics", "tricks")
+    assert result["success"], result.get("log")
+    feedback = html.unescape((root / "feedback" / "tricks" / "a1_ranking_metrics" / name.replace(".ipynb", ".html"))
                              .read_text())
-    _, source = source_notebook("a1_ranking_metrics")
     hidden_inputs = HIDDEN.search(next(c.source for c in source.cells
                                        if nbgrader_meta(c).get("grade_id") == "check_hit_rate")).group(0)
     assert "[7] * 9 + [1]" in hidden_inputs  # the input the function fails on, which feedback must not show
     assert "✗ hit_rate: " in feedback and "Hint: HR@K is the share" in feedback
     assert "This happened on one of the grader's hidden inputs. They are not shown" in feedback
     assert "peeking at [1] 1" in feedback  # what it printed on a visible input
+    assert "The point of the exercise is to write it yourself" in feedback
     for shown in ("7, 7, 7", "[7] * 9", "Smallest failing input", "strict=True", "HIDDEN TESTS"):
         assert shown not in feedback
