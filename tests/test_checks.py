@@ -398,6 +398,17 @@ def test_an_error_on_a_hidden_input_shows_the_students_line_but_not_the_message(
     assert "5, 4, 3" not in message
 
 
+def test_a_check_failure_raised_by_the_students_code_is_their_error_and_hides_a_hidden_input():
+    def ndcg_raising_a_verdict(ranks, k):
+        if len(ranks) > 6:
+            raise checks.CheckFailed(f"the input was {ranks.tolist()}")
+        return ndcg(ranks, k)
+
+    message = failure(checks.check_ndcg, ndcg_raising_a_verdict, cases=[([2] * 8, 10)])
+    assert message.startswith("✗ ndcg_raising_a_verdict: it raised an error.")
+    assert "CheckFailed (its message is not shown for hidden inputs)" in message and "2, 2, 2" not in message
+
+
 @pytest.mark.parametrize(("check", "function", "hidden", "secret"), [
     (checks.check_causal_mask, lambda n: causal_mask(n) if n < 10 else causal_mask(n).T, [12], "12"),
     (checks.check_attention_mask, lambda h: full_mask(h) if h.shape[1] < 6 else full_mask(h).transpose(-1, -2),

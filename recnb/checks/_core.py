@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
+from ..config import torch_threads
+
 _RED, _BOLD, _RESET = "\x1b[31m", "\x1b[1m", "\x1b[0m"
 
 #: What a failure on a hidden input says instead of the input, expected and got.
@@ -94,7 +96,8 @@ def run_check(name: str, body: Callable[[], str], strict: bool | None) -> None:
     A shortcut through recnb's own implementation fails here, whatever the body was comparing.
     """
     try:
-        passed = body()
+        with torch_threads(1):  # the inputs are tiny: more threads only cost time, and much of it on a busy CPU
+            passed = body()
     except _NotAnswered as error:
         message = (f"✗ {name} is not answered yet: it still raises NotImplementedError.\n"
                    f"  Replace `raise NotImplementedError()` in the exercise cell with your code, run that "
@@ -185,10 +188,8 @@ def call(function, *args, refuse: Iterable[Reference] = (), hidden: bool = False
         warnings.simplefilter("ignore")  # nbgrader scores any stderr output (warnings included) as a failure
         try:
             result = function(*args, **kwargs)
-        except CheckFailed:
-            raise
-        except Exception as error:  # noqa: BLE001 - any error of the student's code is reported, not re-raised
-            outcome = error
+        except Exception as error:  # noqa: BLE001 - any error of the student's code (a CheckFailed of theirs too,
+            outcome = error         # whose message could quote a hidden input) is reported, not re-raised
     if used:
         raise _Shortcut(used)
     if isinstance(outcome, NotImplementedError) and not str(outcome):  # the stub; torch's have messages
