@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import display_path, give_normal_permissions, repository_root
-from .errors import DataFormatError, InvalidArgumentError, MissingDataError
+from .errors import DataFormatError, InvalidArgumentError, MissingDataError, MissingToolError
 
 #: Text that only the instructor's versions hold: solution and hidden-test markers, model answers and rubrics.
 INSTRUCTOR_ONLY = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "Model answer.",
@@ -143,7 +143,7 @@ def _generate(course: Path, assignments: list[str], root: Path) -> Path:
         from nbgrader.coursedir import CourseDirectory
         from traitlets.config.loader import PyFileConfigLoader
     except ImportError:
-        raise MissingDataError("The release is generated with nbgrader, which is not installed: "
+        raise MissingToolError("The release is generated with nbgrader, which is not installed: "
                                "pip install -e \".[grading]\" in the repository.") from None
     shutil.copytree(course / "source", root / "source")
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
@@ -172,7 +172,7 @@ def _build_wheel(root: Path, destination: Path, work: Path) -> Path:
         wheels = sorted(destination.glob("recnb-*.whl"))
         if done.returncode == 0 and len(wheels) == 1:
             return wheels[0]
-    raise MissingDataError(f"pip could not build the recnb wheel (it needs pip, and setuptools or access to the "
+    raise MissingToolError(f"pip could not build the recnb wheel (it needs pip, and setuptools or access to the "
                            f"package index):\n{(done.stderr or done.stdout)[-2000:]}")
 
 

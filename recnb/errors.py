@@ -40,6 +40,10 @@ class ArchiveError(RecnbError, ValueError):
     """A downloaded archive is damaged, unsafe or not what was expected."""
 
 
+class MissingToolError(RecnbError, RuntimeError):
+    """A program recnb needs for this command (nbgrader, pip's wheel builder) is missing or failed."""
+
+
 class CheckpointError(RecnbError, ValueError):
     """A checkpoint file is missing its parts, damaged, or made for another model or data set."""
 
@@ -58,6 +62,6 @@ class ExplorerInputError(InvalidArgumentError):
 
 __all__ = [
     "ArchiveError", "CheckpointError", "DataFormatError", "DownloadError", "EmptyDatasetError",
-    "ExplorerInputError", "InvalidArgumentError", "MissingDataError", "RecnbError", "SplitMismatchError",
-    "UnknownFilmError",
+    "ExplorerInputError", "InvalidArgumentError", "MissingDataError", "MissingToolError", "RecnbError",
+    "SplitMismatchError", "UnknownFilmError",
 ]
