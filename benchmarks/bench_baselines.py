@@ -10,10 +10,10 @@ import resource
 import sys
 import time
 
-from recnb.baselines import BASELINES, make_baseline
 from recnb.data import load_dataset
-from recnb.evaluate import evaluate_split
-from recnb.split import leave_one_out
+from recnb.data.split import leave_one_out
+from recnb.evaluation.evaluator import evaluate_split
+from recnb.models.baselines import BASELINES, make_baseline
 
 
 def peak_memory_mib() -> float:

@@ -14,10 +14,10 @@ import argparse
 import resource
 import time
 
-from recnb.baselines import Popularity
 from recnb.data import build_sequences, read_dataset
-from recnb.evaluate import evaluate_split
-from recnb.split import leave_one_out
+from recnb.data.split import leave_one_out
+from recnb.evaluation.evaluator import evaluate_split
+from recnb.models.baselines import Popularity
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Benchmark: seconds per training epoch of SASRec on ML-1M, fp32 against bf16 autocast, and peak memory.
 
 Prints figures; it is not a test. Each variant runs in its own process
-(``recnb.benchmark``) so that its peak memory is its own. Run with nothing else
+(``recnb.teaching.benchmark``) so that its peak memory is its own. Run with nothing else
 busy on the machine:
 
     RECNB_DATA_DIR=path/to/data python benchmarks/bench_sasrec.py --presets compact seed --steps 12 [--all-windows]
@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from recnb.benchmark import compare_precisions
+from recnb.teaching.benchmark import compare_precisions
 
 
 def main() -> None:

@@ -18,11 +18,11 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 
-from recnb.comparison import default_checkpoint, fit_models  # noqa: E402
 from recnb.data import load_dataset  # noqa: E402
-from recnb.split import leave_one_out  # noqa: E402
-from recnb.train import load_checkpoint  # noqa: E402
-from recnb.widgets import AttentionExplorer, RecommendationExplorer  # noqa: E402
+from recnb.data.split import leave_one_out  # noqa: E402
+from recnb.models.training import load_checkpoint  # noqa: E402
+from recnb.models.zoo import default_checkpoint, fit_models  # noqa: E402
+from recnb.teaching.widgets import AttentionExplorer, RecommendationExplorer  # noqa: E402
 
 
 def peak_memory_mib() -> float:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .baselines import BASELINES, make_baseline
-from .errors import InvalidArgumentError, RecnbError
-from .releases import RELEASES
+from recnb import __version__
+from recnb.data.releases import RELEASES
+from recnb.errors import InvalidArgumentError, RecnbError
+from recnb.models.baselines import BASELINES, make_baseline
 
 
 def _require(condition: bool, message: str) -> None:
@@ -31,7 +31,7 @@ def _require(condition: bool, message: str) -> None:
 
 def _seed(seed: int) -> None:
     """--seed checked where it is typed, so the message names the flag."""
-    from .config import check_seed
+    from recnb.config import check_seed
 
     try:
         check_seed(seed)
@@ -53,8 +53,8 @@ def check_output_file(path: str, flag: str, example: str = "run.pt") -> None:
 
 def check_train_arguments(args: argparse.Namespace) -> None:
     """Every number and path of ``train`` checked before the data are read: nonsense never trains."""
-    from .model import PRESETS
-    from .train import choose_device
+    from recnb.models.sasrec import PRESETS
+    from recnb.models.training import choose_device
 
     _seed(args.seed)
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
@@ -95,7 +95,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_stats(args: argparse.Namespace) -> int:
     """Print users, items and interactions before and after the k-core filter."""
-    from .data import build_sequences, read_dataset
+    from recnb.data.sequences import build_sequences, read_dataset
 
     raw = read_dataset(args.dataset, args.data_dir, download=not args.no_download)
     data = build_sequences(raw, args.min_user, args.min_item, args.dataset)
@@ -130,7 +130,7 @@ def _fit_baseline(args: argparse.Namespace, data, split):
 
 
 def _load_sasrec(args: argparse.Namespace, data, split):
-    from .train import load_checkpoint
+    from recnb.models.training import load_checkpoint
 
     model, _ = load_checkpoint(args.checkpoint, data, split=split)  # refuses other items, or a moved split
     return model
@@ -138,7 +138,7 @@ def _load_sasrec(args: argparse.Namespace, data, split):
 
 def _check_checkpoint_argument(args: argparse.Namespace) -> None:
     """A missing, damaged or foreign checkpoint fails before the data are read, not after."""
-    from .train import read_checkpoint_file
+    from recnb.models.training import read_checkpoint_file
 
     if args.model != "sasrec":
         _require(not args.checkpoint, f"--checkpoint applies only to --model sasrec, not {args.model}.")
@@ -154,9 +154,9 @@ EVALUATE_MODELS = {**{name: _fit_baseline for name in BASELINES}, "sasrec": _loa
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Fit (or load) a model, rank every user's held-out item and print HR@10, NDCG@10 and MRR."""
-    from .data import load_dataset
-    from .evaluate import evaluate_split
-    from .split import leave_one_out
+    from recnb.data.sequences import load_dataset
+    from recnb.data.split import leave_one_out
+    from recnb.evaluation.evaluator import evaluate_split
 
     _check_checkpoint_argument(args)
     if args.alpha is not None and args.model != "hybrid":
@@ -191,12 +191,12 @@ def run_train(args: argparse.Namespace) -> int:
     """Train SASRec, print one line per epoch, save the best checkpoint, report test metrics."""
     from dataclasses import asdict
 
-    from .config import seed_everything
-    from .data import build_sequences, read_dataset
-    from .evaluate import evaluate_split
-    from .model import config_from_preset
-    from .split import leave_one_out
-    from .train import TrainConfig, save_checkpoint, train_sasrec
+    from recnb.config import seed_everything
+    from recnb.data.sequences import build_sequences, read_dataset
+    from recnb.data.split import leave_one_out
+    from recnb.evaluation.evaluator import evaluate_split
+    from recnb.models.sasrec import config_from_preset
+    from recnb.models.training import TrainConfig, save_checkpoint, train_sasrec
 
     check_train_arguments(args)
     seed_everything(args.seed)
@@ -241,7 +241,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """Write an inference-only copy of a checkpoint (no optimizer state)."""
-    from .train import export_checkpoint
+    from recnb.models.training import export_checkpoint
 
     check_output_file(args.output, "--output", example="sasrec_export.pt")
     if Path(args.output).exists() and not args.overwrite:
@@ -258,7 +258,7 @@ def compare_outputs(args: argparse.Namespace) -> tuple[Path, Path]:
     (``comparison_synthetic.csv``), so a run on other data never replaces the
     committed ML-1M table and chart; ``--csv`` and ``--chart`` always win.
     """
-    from .comparison import default_output_dir
+    from recnb.evaluation.comparison import default_output_dir
 
     output = default_output_dir()
     benchmark = args.dataset == "ml-1m" and args.min_user == 5 and args.min_item == 5
@@ -278,13 +278,20 @@ def run_compare(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")  # a file, never a window
     import matplotlib.pyplot as plt
 
-    from .comparison import (PUBLISHED, comparison_table, default_checkpoint, evaluate_models, fit_models,
-                             format_table, save_figure, write_csv)
-    from .comparison_plots import plot_comparison_chart
-    from .config import display_path, seed_everything
-    from .data import load_dataset
-    from .split import leave_one_out
-    from .train import load_checkpoint
+    from recnb.config import display_path, seed_everything
+    from recnb.data.sequences import load_dataset
+    from recnb.data.split import leave_one_out
+    from recnb.evaluation.comparison import (
+        PUBLISHED,
+        comparison_table,
+        evaluate_models,
+        format_table,
+        save_figure,
+        write_csv,
+    )
+    from recnb.models.training import load_checkpoint
+    from recnb.models.zoo import default_checkpoint, fit_models
+    from recnb.viz.comparison_plots import plot_comparison_chart
 
     if args.train and args.checkpoint:
         raise InvalidArgumentError("Give --checkpoint (use a trained model) or --train (train one now), not both.")
@@ -323,8 +330,8 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def _train_for_compare(args, data, split):
     """A compact SASRec trained now with the committed checkpoint's recipe (``train.compact_recipe``)."""
-    from .model import config_from_preset
-    from .train import compact_recipe, train_sasrec
+    from recnb.models.sasrec import config_from_preset
+    from recnb.models.training import compact_recipe, train_sasrec
 
     config = config_from_preset("compact", data.n_items, len(data.genre_names), len(data.year_bucket_labels))
     train_config = compact_recipe(epochs=args.epochs, patience=args.epochs, seed=args.seed)
@@ -333,7 +340,7 @@ def _train_for_compare(args, data, split):
 
 def run_assignments(args: argparse.Namespace) -> int:
     """``assignments release``: the student notebooks and what students need to run them, as a folder (and a zip)."""
-    from .assignments import build_release
+    from recnb.teaching.assignments import build_release
 
     print(build_release(args.out, course=args.course, archive=args.zip).summary())
     return 0
@@ -368,14 +375,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--accumulation", type=int, default=1, help="micro-batches per optimizer step")
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--weight-decay", type=float, default=0.0)
-    train.add_argument("--amp", action="store_true", help="mixed precision (fp16+GradScaler on CUDA, bf16 on CPU)")
+    train.add_argument("--amp", action="store_true",
+                       help="mixed precision (fp16+GradScaler on CUDA, bf16 on CPU)")
     train.add_argument("--patience", type=int, default=10)
     train.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
                        help="learning-rate schedule; cosine warms up, then decays to 0 at --epochs")
     train.add_argument("--warmup-epochs", type=float, default=1.0)
     train.add_argument("--no-bucketing", action="store_true", help="random batches instead of length buckets")
     train.add_argument("--loss", default="ce", choices=["ce", "bce"],
-                       help="ce: full cross-entropy over every item (default); bce: one sampled negative, as the SASRec paper")
+                       help="ce: full cross-entropy over every item (default); "
+                            "bce: one sampled negative, as the SASRec paper")
     train.add_argument("--all-windows", action="store_true",
                        help="also train on the part of a history older than --max-len, in windows of max-len")
     train.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch past this budget")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import InvalidArgumentError
+from recnb.errors import InvalidArgumentError
 
 #: Environment variable that overrides the data cache folder.
 DATA_DIR_ENV = "RECNB_DATA_DIR"

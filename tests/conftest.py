@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from recnb.data import build_sequences
-from recnb.readers import read_release
-from recnb.split import leave_one_out
-from recnb.synthetic import write_synthetic_movielens
+from recnb.data.readers import read_release
+from recnb.data.split import leave_one_out
+from recnb.data.synthetic import write_synthetic_movielens
 
 REPO = Path(__file__).resolve().parents[1]
 

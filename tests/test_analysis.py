@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from recnb import analysis
-from recnb.baselines import AR2, Hybrid, MarkovChain, Popularity
-from recnb.evaluate import evaluate, evaluate_split
-from recnb.split import evaluation_inputs, leave_one_out
+from recnb.data.split import evaluation_inputs, leave_one_out
+from recnb.evaluation import analysis
+from recnb.evaluation.evaluator import evaluate, evaluate_split
+from recnb.models import baselines, zoo
+from recnb.models.baselines import AR2, Hybrid, MarkovChain, Popularity
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def synthetic_split(synthetic):
 
 def test_alpha_sweep_gives_exactly_the_hybrid_evaluator_figures(synthetic, synthetic_split):
     alphas = [0.0, 0.3, 1.0]
-    sweep = analysis.alpha_sweep(synthetic.n_items, synthetic_split, alphas, which="valid", batch_size=64)
+    sweep = zoo.alpha_sweep(synthetic.n_items, synthetic_split, alphas, which="valid", batch_size=64)
     assert list(sweep.index) == alphas and list(sweep.columns) == ["HR@10", "NDCG@10", "MRR"]
     for alpha in alphas:
         expected = evaluate_split(Hybrid(synthetic.n_items, alpha).fit(synthetic_split.train), synthetic_split,
@@ -30,7 +31,7 @@ def test_alpha_sweep_gives_exactly_the_hybrid_evaluator_figures(synthetic, synth
     assert sweep.loc[1.0, "HR@10"] == markov["HR@10"]
     popularity = evaluate_split(Popularity(synthetic.n_items).fit(synthetic_split.train), synthetic_split, "valid")
     assert sweep.loc[0.0, "MRR"] == popularity["MRR"]
-    test = analysis.alpha_sweep(synthetic.n_items, synthetic_split, [1.0], which="test", metrics=["HR@5"])
+    test = zoo.alpha_sweep(synthetic.n_items, synthetic_split, [1.0], which="test", metrics=["HR@5"])
     assert list(test.columns) == ["HR@5"]
 
 
@@ -42,29 +43,29 @@ def test_alpha_sweep_without_tie_break_blends_the_bare_chain(synthetic, syntheti
         return lambda batch: (alpha * markov.next_item_probabilities(batch[:, -1])
                               + (1.0 - alpha) * markov.popularity)
 
-    sweep = analysis.alpha_sweep(synthetic.n_items, synthetic_split, [0.5, 1.0], tie_break=False)
+    sweep = zoo.alpha_sweep(synthetic.n_items, synthetic_split, [0.5, 1.0], tie_break=False)
     for alpha in (0.5, 1.0):
         expected = evaluate(bare_blend(alpha), histories, targets).metrics
         assert sweep.loc[alpha, "MRR"] == pytest.approx(expected["MRR"], abs=1e-12)
         assert sweep.loc[alpha, "HR@10"] == expected["HR@10"]
-    with_tie_break = analysis.alpha_sweep(synthetic.n_items, synthetic_split, [1.0])
+    with_tie_break = zoo.alpha_sweep(synthetic.n_items, synthetic_split, [1.0])
     assert with_tie_break.loc[1.0, "HR@10"] >= sweep.loc[1.0, "HR@10"]  # pessimistic ties only cost
 
 
 def test_alpha_sweep_rejects_bad_alphas_and_metrics(synthetic, synthetic_split):
     with pytest.raises(ValueError, match=r"weights in \[0, 1\]"):
-        analysis.alpha_sweep(synthetic.n_items, synthetic_split, [0.5, 1.5])
+        zoo.alpha_sweep(synthetic.n_items, synthetic_split, [0.5, 1.5])
     with pytest.raises(ValueError, match=r"weights in \[0, 1\]"):
-        analysis.alpha_sweep(synthetic.n_items, synthetic_split, [])
+        zoo.alpha_sweep(synthetic.n_items, synthetic_split, [])
     with pytest.raises(ValueError, match="Unknown metrics"):
-        analysis.alpha_sweep(synthetic.n_items, synthetic_split, [0.5], metrics=["HR@7"])
+        zoo.alpha_sweep(synthetic.n_items, synthetic_split, [0.5], metrics=["HR@7"])
 
 
 def test_choose_alpha_takes_the_best_then_breaks_ties_by_the_next_metrics_then_the_grid_order():
     sweep = pd.DataFrame({"HR@10": [0.1, 0.3, 0.3, 0.3], "NDCG@10": [0.1, 0.1, 0.2, 0.2]},
                          index=pd.Index([0.0, 0.5, 0.9, 1.0], name="alpha"))
-    assert analysis.choose_alpha(sweep) == 0.9  # HR ties between 0.5, 0.9 and 1.0; NDCG leaves 0.9 and 1.0
-    assert analysis.choose_alpha(sweep, "NDCG@10") == 0.9
+    assert zoo.choose_alpha(sweep) == 0.9  # HR ties between 0.5, 0.9 and 1.0; NDCG leaves 0.9 and 1.0
+    assert zoo.choose_alpha(sweep, "NDCG@10") == 0.9
 
 
 def test_tie_rank_bounds_put_the_target_after_or_before_equal_scores():
@@ -142,7 +143,7 @@ def test_pair_support_counts_the_last_pair_and_is_zero_where_ar2_backs_off():
     train = [np.array([1, 2, 5]), np.array([3, 2, 6]), np.array([3, 2, 6]), np.array([4, 1])]
     ar2 = AR2(6).fit(train)
     histories = [np.array([1, 2]), np.array([5, 3, 2]), np.array([4, 2]), np.array([2])]
-    support = analysis.pair_support(ar2, histories)
+    support = baselines.pair_support(ar2, histories)
     assert support.tolist() == [1, 2, 0, 0]
     backed_off = ar2.backoff_mask(torch.tensor([[0, 1, 2], [5, 3, 2], [0, 4, 2], [0, 0, 2]]))
     assert ((support == 0) == backed_off.numpy()).all()

@@ -89,7 +89,9 @@ def instructor_only_lines(assignment: str) -> set[str]:
     lines = set()
     for cell in source.cells:
         if is_check(cell):
-            lines |= {line.strip() for line in HIDDEN.search(cell.source).group(0).splitlines()[1:-1]}
+            hidden = HIDDEN.search(cell.source).group(0).splitlines()[1:-1]
+            # a lone ")" or "name," (a wrapped import) tells nothing; two words or more can
+            lines |= {line.strip() for line in hidden if re.search(r"\w\W+\w", line)}
         if is_written(cell):
             lines |= {line.strip() for line in cell.source.splitlines() if len(line.strip()) > 20}
     return lines - {""}
@@ -338,7 +340,7 @@ def test_an_unsolved_submission_fails_with_the_teaching_message_and_its_feedback
 TRICKS = {
     "hit_rate": "def hit_rate(ranks, k):\n    print('peeking at', ranks.tolist(), k)\n"
                 "    return float((ranks <= k).double().mean()) if len(ranks) <= 6 else 0.0",
-    "ndcg": "from recnb.metrics import metrics_from_ranks\n\n\ndef ndcg(ranks, k):\n"
+    "ndcg": "from recnb.evaluation.metrics import metrics_from_ranks\n\n\ndef ndcg(ranks, k):\n"
             "    return metrics_from_ranks(ranks, (k,))[f'NDCG@{k}']",
 }
 
@@ -353,7 +355,7 @@ def test_a_shortcut_through_recnb_scores_zero_and_feedback_hides_the_hidden_inpu
     errors = {nbgrader_meta(c)["grade_id"]: [o for o in c.outputs if o.output_type == "error"]
               for c in autograded.cells if is_check(c)}
     (refused,) = errors["check_ndcg"]
-    assert "✗ ndcg calls recnb.metrics." in refused.evalue
+    assert "✗ ndcg calls recnb.evaluation.metrics." in refused.evalue
     assert "The point of the exercise is to write it yourself" in refused.evalue
     assert errors["check_hit_rate"] and not errors["check_mrr"]
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gradebook:

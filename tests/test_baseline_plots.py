@@ -1,4 +1,4 @@
-"""Each figure in recnb.baseline_plots draws what its name says, checked on small data built here."""
+"""Each figure in recnb.viz.baseline_plots draws what its name says, checked on small data built here."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from recnb import baseline_plots as bp  # noqa: E402
+from recnb.viz import baseline_plots as bp  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

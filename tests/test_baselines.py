@@ -7,10 +7,18 @@ import numpy as np
 import pytest
 import torch
 
-from recnb.baselines import (AR2, BASELINES, FavouriteGenre, Hybrid, MarkovChain, Popularity, make_baseline)
 from recnb.cli import main
-from recnb.evaluate import evaluate_split
-from recnb.split import evaluation_inputs, leave_one_out, pad_histories
+from recnb.data.split import evaluation_inputs, leave_one_out, pad_histories
+from recnb.evaluation.evaluator import evaluate_split
+from recnb.models.baselines import (
+    AR2,
+    BASELINES,
+    FavouriteGenre,
+    Hybrid,
+    MarkovChain,
+    Popularity,
+    make_baseline,
+)
 
 
 def seqs(*sequences):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from recnb.benchmark import compare_precisions, time_training_steps
 from recnb.data import read_dataset
+from recnb.teaching.benchmark import compare_precisions, time_training_steps
 
 
 def test_time_training_steps_reports_a_consistent_record(tmp_path):
@@ -51,7 +51,7 @@ def test_each_variant_keeps_its_fastest_round(monkeypatch):
     import json
     import types
 
-    import recnb.benchmark as benchmark
+    import recnb.teaching.benchmark as benchmark
 
     timings = iter([300.0, 500.0, 200.0, 700.0, 250.0, 400.0])  # fp32, bf16 alternately, three rounds
 

@@ -1,4 +1,4 @@
-"""recnb.checks: the assignments' checks pass right answers, teach on wrong ones, refuse recnb's own
+"""recnb.teaching.checks: the assignments' checks pass right answers, teach on wrong ones, refuse recnb's own
 implementation as an answer, and never show a hidden input."""
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from recnb import checks, metrics
-from recnb.baselines import MarkovChain, dense_rows
-from recnb.evaluate import candidate_mask, full_ranks
-from recnb.model import SASRecConfig, SelfAttention, attention_mask
-from recnb.train import accumulate_gradients, optimizer_step, sequence_loss
+from recnb.evaluation import metrics
+from recnb.evaluation.evaluator import candidate_mask, full_ranks
+from recnb.models.baselines import MarkovChain, dense_rows
+from recnb.models.sasrec import SASRecConfig, SelfAttention, attention_mask
+from recnb.models.training import accumulate_gradients, optimizer_step, sequence_loss
+from recnb.teaching import checks
 
 
 def not_answered(*args, **kwargs):
@@ -211,7 +212,7 @@ def test_a_correct_answer_passes_with_one_line_and_returns_nothing(check, functi
 
 
 def test_the_checks_reference_attention_is_recnbs_layer():
-    """The hand-written attention above and recnb.model.SelfAttention agree, so the check's reference is right."""
+    """The hand-written attention above and recnb's SelfAttention agree, so the check's reference is right."""
     x, mask, params, histories = checks.attention_example(batch=2, length=5, d_model=8, n_heads=4, seed=3)
     layer = SelfAttention(SASRecConfig(n_items=1, d_model=8, n_heads=4, dropout=0.0))
     with torch.no_grad():
@@ -268,7 +269,9 @@ def test_a_not_implemented_error_with_a_message_is_a_bug_not_an_unanswered_exerc
 
 # ----------------------------------------------------------------------------- recnb's own answer is refused
 def mrr_through_an_alias(ranks):
-    from recnb.metrics import mrr as helper  # renamed: found by what runs, not by its name
+    from recnb.evaluation.metrics import (
+        mrr as helper,  # renamed: found by what runs, not by its name
+    )
     return helper(ranks)
 
 
@@ -307,23 +310,25 @@ def sample_through_recnb(histories, targets, n_items, n_negatives, generator):
 
 
 @pytest.mark.parametrize(("check", "shortcut", "named"), [
-    (checks.check_hit_rate, metrics.hit_rate, "recnb.metrics.hit_rate"),
-    (checks.check_ndcg, lambda r, k: metrics.metrics_from_ranks(r, (k,))[f"NDCG@{k}"], "recnb.metrics.ndcg"),
-    (checks.check_mrr, mrr_through_an_alias, "recnb.metrics.mrr"),
+    (checks.check_hit_rate, metrics.hit_rate, "recnb.evaluation.metrics.hit_rate"),
+    (checks.check_ndcg, lambda r, k: metrics.metrics_from_ranks(r, (k,))[f"NDCG@{k}"], "recnb.evaluation.metrics.ndcg"),
+    (checks.check_mrr, mrr_through_an_alias, "recnb.evaluation.metrics.mrr"),
     (checks.check_transition_counts, lambda s, n: MarkovChain(n).fit(s).transitions.to_dense(),
-     "recnb.baselines.consecutive_items"),
-    (checks.check_markov_scores, scores_through_recnb, "recnb.baselines.dense_rows"),
+     "recnb.models.baselines.consecutive_items"),
+    (checks.check_markov_scores, scores_through_recnb, "recnb.models.baselines.dense_rows"),
     (checks.check_causal_mask, lambda n: attention_mask(torch.ones(1, n, dtype=torch.int64))[0, 0],
-     "recnb.model.attention_mask"),
-    (checks.check_padding_mask, lambda h: attention_mask(h, causal=False)[:, :, -1:], "recnb.model.attention_mask"),
-    (checks.check_attention_mask, attention_mask, "recnb.model.attention_mask"),
-    (checks.check_multi_head_attention, attention_through_recnbs_layer, "recnb.model.SelfAttention"),
+     "recnb.models.sasrec.attention_mask"),
+    (checks.check_padding_mask, lambda h: attention_mask(h, causal=False)[:, :, -1:],
+     "recnb.models.sasrec.attention_mask"),
+    (checks.check_attention_mask, attention_mask, "recnb.models.sasrec.attention_mask"),
+    (checks.check_multi_head_attention, attention_through_recnbs_layer, "recnb.models.sasrec.SelfAttention"),
     (checks.check_multi_head_attention, attention_through_torch, "torch.nn.functional.scaled_dot_product_attention"),
-    (checks.check_masked_loss_sum, sequence_loss, "recnb.train.sequence_loss"),
-    (checks.check_accumulate_gradients, accumulate_gradients, "recnb.train.accumulate_gradients"),
-    (checks.check_train_step, step_through_recnb, "recnb.train.accumulate_gradients and recnb.train.optimizer_step"),
-    (checks.check_rank_among, full_ranks, "recnb.evaluate.full_ranks"),
-    (checks.check_sample_candidates, sample_through_recnb, "recnb.evaluate.candidate_mask"),
+    (checks.check_masked_loss_sum, sequence_loss, "recnb.models.training.sequence_loss"),
+    (checks.check_accumulate_gradients, accumulate_gradients, "recnb.models.training.accumulate_gradients"),
+    (checks.check_train_step, step_through_recnb,
+     "recnb.models.training.accumulate_gradients and recnb.models.training.optimizer_step"),
+    (checks.check_rank_among, full_ranks, "recnb.evaluation.evaluator.full_ranks"),
+    (checks.check_sample_candidates, sample_through_recnb, "recnb.evaluation.evaluator.candidate_mask"),
 ], ids=lambda x: x if isinstance(x, str) else "")
 def test_recnbs_own_implementation_is_refused_with_a_teaching_message(check, shortcut, named):
     message = failure(check, shortcut)
@@ -334,7 +339,7 @@ def test_recnbs_own_implementation_is_refused_with_a_teaching_message(check, sho
 
 def test_a_shortcut_is_refused_under_nbgrader_too(monkeypatch):
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
-    assert "calls recnb.metrics.ndcg" in failure(checks.check_ndcg, metrics.ndcg, strict=True)
+    assert "calls recnb.evaluation.metrics.ndcg" in failure(checks.check_ndcg, metrics.ndcg, strict=True)
 
 
 def test_watching_for_shortcuts_leaves_no_profiler_behind():
@@ -577,7 +582,7 @@ def test_accumulation_mistakes_are_named(mistake, expected):
 
 def test_a_correct_training_step_written_by_hand_passes(capsys):
     checks.check_train_step(step_with())
-    assert capsys.readouterr().out.startswith("✓ train_step matches recnb.train")
+    assert capsys.readouterr().out.startswith("✓ train_step matches recnb.models.training")
 
 
 @pytest.mark.parametrize(("mistake", "expected"), [

@@ -114,9 +114,9 @@ def test_train_rejects_a_device_this_machine_lacks_and_a_folder_as_checkpoint(tm
 
 
 def test_compare_never_writes_the_ml1m_assets_for_other_data(synthetic_dir, tmp_path, monkeypatch, capsys):
-    import recnb.comparison
+    import recnb.evaluation.comparison
 
-    monkeypatch.setattr(recnb.comparison, "default_output_dir", lambda: tmp_path / "assets")
+    monkeypatch.setattr(recnb.evaluation.comparison, "default_output_dir", lambda: tmp_path / "assets")
     assert main(["compare", "--dataset", "synthetic", "--train", "--epochs", "0"]) == 2
     assert "--epochs must be at least 1" in capsys.readouterr().err
     code = main(["compare", "--dataset", "synthetic", "--data-dir", str(synthetic_dir.parent), "--no-download",

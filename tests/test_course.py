@@ -45,7 +45,7 @@ def test_every_notebook_says_what_it_assumes_and_ends_with_what_to_do_next(path)
     where = section(end, "Where next")
     index = MAIN.index(path)
     if index > 0:
-        assert f"**Previous:** [" in where and f"({MAIN[index - 1].name})" in where
+        assert "**Previous:** [" in where and f"({MAIN[index - 1].name})" in where
     if index + 1 < len(MAIN):
         assert f"({MAIN[index + 1].name})" in where
     assert "**Practise:**" in where and "GLOSSARY.md" in where

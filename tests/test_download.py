@@ -1,18 +1,18 @@
-"""Tests for recnb.download, against small fake archives served from a local HTTP server."""
+"""Tests for recnb.data.download, against small fake archives served from a local HTTP server."""
 
 from __future__ import annotations
 
 import hashlib
 import http.server
-import os
 import io
+import os
 import socket
 import threading
 import zipfile
 
 import pytest
 
-from recnb.download import (
+from recnb.data.download import (
     ArchiveError,
     DownloadError,
     download_archive,
@@ -24,7 +24,7 @@ from recnb.download import (
     release_dir,
     verify_archive,
 )
-from recnb.releases import get_release
+from recnb.data.releases import get_release
 
 ML1M = get_release("ml-1m")
 MOVIES = "1::Toy Story (1995)::Animation|Children's|Comedy\n2::Jumanji (1995)::Adventure\n"

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import recnb
-from recnb import environment
 from recnb.config import repository_root, resolve_data_dir
+from recnb.teaching import environment
 
 
 @pytest.fixture(scope="module")

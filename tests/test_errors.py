@@ -28,19 +28,20 @@ def test_every_error_is_a_recnb_error_and_still_its_builtin():
 
 
 def test_modules_raise_the_shared_classes_not_copies():
-    import recnb.download
-    import recnb.preprocess
-    import recnb.readers
-    import recnb.recommend
-    import recnb.train
-    import recnb.widgets
+    import recnb.data.download
+    import recnb.data.preprocess
+    import recnb.data.readers
+    import recnb.models.recommend
+    import recnb.models.training
+    import recnb.teaching.widgets
 
-    assert recnb.readers.DataFormatError is errors.DataFormatError
-    assert recnb.download.ArchiveError is errors.ArchiveError and recnb.download.DownloadError is errors.DownloadError
-    assert recnb.preprocess.EmptyDatasetError is errors.EmptyDatasetError
-    assert recnb.recommend.UnknownFilmError is errors.UnknownFilmError
-    assert recnb.widgets.ExplorerInputError is errors.ExplorerInputError
-    assert recnb.train.SplitMismatchError is errors.SplitMismatchError
+    assert recnb.data.readers.DataFormatError is errors.DataFormatError
+    assert recnb.data.download.ArchiveError is errors.ArchiveError
+    assert recnb.data.download.DownloadError is errors.DownloadError
+    assert recnb.data.preprocess.EmptyDatasetError is errors.EmptyDatasetError
+    assert recnb.models.recommend.UnknownFilmError is errors.UnknownFilmError
+    assert recnb.teaching.widgets.ExplorerInputError is errors.ExplorerInputError
+    assert recnb.models.training.SplitMismatchError is errors.SplitMismatchError
     # and no module defines a public exception class of its own outside errors.py (the assignment checks aside:
     # their failures are for students' notebooks, not the command line)
     for path in PACKAGE.glob("*.py"):

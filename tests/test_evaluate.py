@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from recnb.baselines import Popularity
-from recnb.evaluate import evaluate, evaluate_split
-from recnb.metrics import metrics_from_ranks, ndcg
+from recnb.evaluation.evaluator import evaluate, evaluate_split
+from recnb.evaluation.metrics import metrics_from_ranks, ndcg
+from recnb.models.baselines import Popularity
 
 
 class Fixed:

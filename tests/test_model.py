@@ -3,7 +3,12 @@
 import pytest
 import torch
 
-from recnb.model import SASRec, attention_mask, config_from_preset, count_parameters
+from recnb.models.sasrec import (
+    SASRec,
+    attention_mask,
+    config_from_preset,
+    count_parameters,
+)
 
 N_ITEMS = 30
 

@@ -1,4 +1,4 @@
-"""Each figure in recnb.model_plots draws what its name says, checked on tiny models built here."""
+"""Each figure in recnb.viz.model_plots draws what its name says, checked on tiny models built here."""
 
 from __future__ import annotations
 
@@ -12,9 +12,14 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from recnb import model_plots  # noqa: E402
-from recnb.baseline_plots import shorten  # noqa: E402
-from recnb.model import SASRec, attention_mask, config_from_preset, count_parameters  # noqa: E402
+from recnb.models.sasrec import (  # noqa: E402
+    SASRec,
+    attention_mask,
+    config_from_preset,
+    count_parameters,
+)
+from recnb.viz import model_plots  # noqa: E402
+from recnb.viz.baseline_plots import shorten  # noqa: E402
 
 N_ITEMS = 30
 

@@ -90,7 +90,8 @@ def problems_in(path: Path, root: Path = REPO) -> list[str]:
     problems = []
     if path.suffix == ".ipynb":
         for where, value in notebook_strings(json.loads(text)):
-            for pattern, kind in ((ABSOLUTE_PATH, "absolute path"), (OUTSIDE_REPOSITORY, "file outside the repository")):
+            for pattern, kind in ((ABSOLUTE_PATH, "absolute path"),
+                                  (OUTSIDE_REPOSITORY, "file outside the repository")):
                 lines = sorted({value[: match.start()].count("\n") + 1 for match in pattern.finditer(value)})
                 for line in lines:
                     context = value.splitlines()[line - 1].strip()[:100]
@@ -149,7 +150,8 @@ def test_scanner_finds_paths_in_notebook_sources_and_outputs(tmp_path):
     notebook.cells = [
         nbformat.v4.new_markdown_cell("# Title\nThe data sit in `" + absolute("ho" + "me", "ana", "data") + "`."),
         nbformat.v4.new_code_cell("print(data_dir)", outputs=[
-            nbformat.v4.new_output("stream", name="stdout", text="data folder:\n" + absolute("wo" + "rk", "data") + "\n"),
+            nbformat.v4.new_output("stream", name="stdout",
+                                   text="data folder:\n" + absolute("wo" + "rk", "data") + "\n"),
             nbformat.v4.new_output("display_data", data={"image/png": "iVBOR" + absolute("t" + "mp", "x")}),
         ]),
         nbformat.v4.new_markdown_cell("Timings are in ../" + "shared/notes.md."),

@@ -1,4 +1,4 @@
-"""Each figure in recnb.plots draws what its name says, checked on small data the tests build."""
+"""Each figure in recnb.viz.data_plots draws what its name says, checked on small data the tests build."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from recnb import plots  # noqa: E402
-from recnb.preprocess import kcore_filter  # noqa: E402
-from recnb.readers import read_release  # noqa: E402
+from recnb.data.preprocess import kcore_filter  # noqa: E402
+from recnb.data.readers import read_release  # noqa: E402
+from recnb.viz import data_plots as plots  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

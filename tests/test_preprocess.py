@@ -6,8 +6,13 @@ import pytest
 import torch
 
 from recnb.data import build_sequences
-from recnb.preprocess import EmptyDatasetError, kcore_filter, sort_chronologically, year_buckets
-from recnb.readers import MovieLens, _interactions, _items
+from recnb.data.preprocess import (
+    EmptyDatasetError,
+    kcore_filter,
+    sort_chronologically,
+    year_buckets,
+)
+from recnb.data.readers import MovieLens, _interactions, _items
 
 
 def test_ml1m_benchmark_counts_after_5core(ml1m):

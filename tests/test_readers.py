@@ -5,8 +5,8 @@ import warnings
 import pandas as pd
 import pytest
 
-from recnb.readers import DataFormatError, read_release, year_from_title
-from recnb.releases import RELEASES, get_release
+from recnb.data.readers import DataFormatError, read_release, year_from_title
+from recnb.data.releases import RELEASES, get_release
 
 
 def test_ml1m_published_counts_from_sequences_txt(ml1m_raw):

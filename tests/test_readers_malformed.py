@@ -1,6 +1,6 @@
 """The readers on damaged, re-saved and edited copies: a clear error naming file and line, or a counted policy.
 
-One test per case of the module docstring of ``recnb.readers``, each on small
+One test per case of the module docstring of ``recnb.data.readers``, each on small
 files in the GroupLens layouts, then Hypothesis properties that mix random
 malformed lines into valid files and accept only a :class:`DataFormatError`
 that names the file (and the first bad line), or exactly the valid rows.
@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recnb.data.readers import _parse_lines, _read_numbers, read_release
 from recnb.errors import DataFormatError, RecnbError
-from recnb.readers import _parse_lines, _read_numbers, read_release
 
 # Few, reproducible examples: these properties run in CI on every push.
 PROPERTY = settings(max_examples=60, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from recnb.baselines import MarkovChain
-from recnb.recommend import UnknownFilmError, find_items, recommend
+from recnb.models.baselines import MarkovChain
+from recnb.models.recommend import UnknownFilmError, find_items, recommend
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recnb.split import evaluation_inputs, leave_one_out, pad_histories
+from recnb.data.split import evaluation_inputs, leave_one_out, pad_histories
 
 
 def test_split_positions(ml1m, ml1m_split):
@@ -84,8 +84,8 @@ def test_split_fingerprint_flags_moved_held_out_films_and_refuses_a_leaked_evalu
     """The committed checkpoint's failure mode in miniature: the same ratings, ties in time ordered otherwise."""
     from recnb.cli import main
     from recnb.data import build_sequences
-    from recnb.readers import read_release
-    from recnb.split import check_split, split_fingerprint
+    from recnb.data.readers import read_release
+    from recnb.data.split import check_split, split_fingerprint
 
     tied = _tie_the_last_three(synthetic_dir, tmp_path / "tied" / "synthetic")
     original = build_sequences(read_release("ml-1m", synthetic_dir), name="synthetic")
@@ -115,9 +115,9 @@ def test_split_fingerprint_flags_moved_held_out_films_and_refuses_a_leaked_evalu
 
 
 def test_the_committed_checkpoint_was_trained_on_this_ml1m_split(ml1m, ml1m_split):
-    from recnb.comparison import default_checkpoint
-    from recnb.split import check_split
-    from recnb.train import load_checkpoint
+    from recnb.data.split import check_split
+    from recnb.models.training import load_checkpoint
+    from recnb.models.zoo import default_checkpoint
 
     _, payload = load_checkpoint(default_checkpoint(), ml1m, split=ml1m_split)
     check = check_split(payload["split"], ml1m, ml1m_split)
@@ -128,8 +128,8 @@ def _tiny_checkpoint(data, split, path: Path, record_split: bool = True) -> Path
     """An untrained quick SASRec saved for ``data`` (with ``split``'s fingerprint unless told not to)."""
     import torch
 
-    from recnb.model import config_from_preset
-    from recnb.train import build_model, save_checkpoint
+    from recnb.models.sasrec import config_from_preset
+    from recnb.models.training import build_model, save_checkpoint
 
     torch.manual_seed(0)
     config = config_from_preset("quick", data.n_items, len(data.genre_names), len(data.year_bucket_labels))
@@ -137,16 +137,16 @@ def _tiny_checkpoint(data, split, path: Path, record_split: bool = True) -> Path
 
 
 def _held_out_by_user(data, split) -> dict[int, tuple[int, int]]:
-    """Each user's (validation, test) film in MovieLens ids: what a split holds out, independent of recnb.split."""
+    """Each user's (validation, test) film in MovieLens ids: what a split holds out, independent of recnb.data.split."""
     return {int(data.user_ids[u]): (int(data.item_ids[v]), int(data.item_ids[t]))
             for u, v, t in zip(split.users, split.valid, split.test)}
 
 
 def test_load_checkpoint_for_split_evaluates_exactly_the_unchanged_users(synthetic_dir, tmp_path, capsys):
     from recnb.data import build_sequences
-    from recnb.evaluate import evaluate_split
-    from recnb.readers import read_release
-    from recnb.split import load_checkpoint_for_split
+    from recnb.data.readers import read_release
+    from recnb.evaluation.evaluator import evaluate_split
+    from recnb.models.training import load_checkpoint_for_split
 
     tied = _tie_the_last_three(synthetic_dir, tmp_path / "tied" / "synthetic")
     original = build_sequences(read_release("ml-1m", synthetic_dir), name="synthetic")
@@ -184,9 +184,9 @@ def test_load_checkpoint_for_split_evaluates_exactly_the_unchanged_users(synthet
 
 def test_load_checkpoint_for_split_refuses_when_no_user_is_unchanged(synthetic_dir, tmp_path):
     from recnb.data import build_sequences
+    from recnb.data.readers import read_release
     from recnb.errors import SplitMismatchError
-    from recnb.readers import read_release
-    from recnb.split import load_checkpoint_for_split
+    from recnb.models.training import load_checkpoint_for_split
 
     original = build_sequences(read_release("ml-1m", synthetic_dir), name="synthetic")
     split = leave_one_out(original.sequences)
@@ -198,7 +198,7 @@ def test_load_checkpoint_for_split_refuses_when_no_user_is_unchanged(synthetic_d
 
 
 def test_select_users_keeps_positions_and_ids():
-    from recnb.split import select_users
+    from recnb.data.split import select_users
 
     split = leave_one_out([np.array([1, 2, 3]), np.array([4, 5]), np.array([6, 7, 8, 9]), np.array([3, 1, 2])])
     kept = select_users(split, np.array([True, False, True]))

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from recnb.evaluate import evaluate_split
-from recnb.baselines import Popularity
-from recnb.split import leave_one_out
-from recnb.synthetic import write_synthetic_movielens
+from recnb.data.split import leave_one_out
+from recnb.data.synthetic import write_synthetic_movielens
+from recnb.evaluation.evaluator import evaluate_split
+from recnb.models.baselines import Popularity
 
 
 def test_written_in_ml1m_layout_and_read_back(synthetic_dir, synthetic):
@@ -26,7 +26,7 @@ def test_time_order_recovers_the_planted_franchise_order(synthetic):
 
 
 class NextPartOracleFree:
-    """A counting model written here, independent of recnb.baselines: the most frequent successor."""
+    """A counting model written here, independent of recnb.models.baselines: the most frequent successor."""
 
     def __init__(self, train, n_items):
         self.counts = np.zeros((n_items + 1, n_items + 1))

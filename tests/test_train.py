@@ -5,12 +5,20 @@ import pytest
 import torch
 
 from recnb.data import build_sequences
-from recnb.evaluate import evaluate_split
-from recnb.model import SASRec, config_from_preset
-from recnb.readers import MovieLens, _interactions, _items
-from recnb.split import leave_one_out
-from recnb.train import (TrainConfig, accumulate_gradients, load_checkpoint, make_scaler, optimizer_step,
-                         sequence_loss, train_sasrec, training_tensors)
+from recnb.data.readers import MovieLens, _interactions, _items
+from recnb.data.split import leave_one_out
+from recnb.evaluation.evaluator import evaluate_split
+from recnb.models.sasrec import SASRec, config_from_preset
+from recnb.models.training import (
+    TrainConfig,
+    accumulate_gradients,
+    load_checkpoint,
+    make_scaler,
+    optimizer_step,
+    sequence_loss,
+    train_sasrec,
+    training_tensors,
+)
 
 
 def tiny_data(n_users=24, n_items=12, seed=0):
@@ -101,7 +109,7 @@ def test_nan_gradients_are_skipped_not_applied():
 def test_fp16_nan_loss_mid_training_is_skipped_and_training_continues(monkeypatch):
     data = tiny_data()
     split = leave_one_out(data.sequences)
-    import recnb.train as train_module
+    import recnb.models.training as train_module
 
     calls = {"n": 0}
     real_loss = train_module.sequence_loss
@@ -165,7 +173,7 @@ def test_sequence_loss_ignores_padding():
 
 
 def test_length_buckets_cover_every_row_once_and_vary_by_epoch():
-    from recnb.train import epoch_batches
+    from recnb.models.training import epoch_batches
 
     lengths = np.random.default_rng(0).integers(1, 200, size=1000)
     a = epoch_batches(lengths, 64, np.random.default_rng([0, 1]))
@@ -181,7 +189,7 @@ def test_length_buckets_cover_every_row_once_and_vary_by_epoch():
 
 
 def test_cosine_schedule_warms_up_and_decays_to_zero():
-    from recnb.train import learning_rate_factor
+    from recnb.models.training import learning_rate_factor
 
     factors = [learning_rate_factor(step, 100, 10, "cosine") for step in range(100)]
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
@@ -206,7 +214,7 @@ def test_cosine_run_resumes_on_the_same_schedule(tmp_path):
 
 def test_export_drops_training_state_and_scores_the_same(tmp_path):
     from recnb.cli import main
-    from recnb.train import export_checkpoint
+    from recnb.models.training import export_checkpoint
 
     data = tiny_data()
     split = leave_one_out(data.sequences)
@@ -291,7 +299,7 @@ def test_checkpoints_are_ordinary_readable_files(tmp_path):
 
     data = tiny_data()
     model = SASRec(quick_config(data), data.item_genre, data.item_year_bucket)
-    from recnb.train import save_checkpoint
+    from recnb.models.training import save_checkpoint
 
     umask = os.umask(0o022)
     try:
@@ -307,7 +315,7 @@ def test_checkpoints_are_ordinary_readable_files(tmp_path):
 def test_damaged_or_foreign_checkpoint_files_give_one_clear_error(tmp_path):
     data = tiny_data()
     model = SASRec(quick_config(data), data.item_genre, data.item_year_bucket)
-    from recnb.train import export_checkpoint, save_checkpoint
+    from recnb.models.training import export_checkpoint, save_checkpoint
 
     good = save_checkpoint(tmp_path / "good.pt", model, data)
     empty = tmp_path / "empty.pt"
@@ -333,7 +341,7 @@ def test_resume_refuses_an_export_and_another_model(tmp_path):
     config = TrainConfig(epochs=1, batch_size=8, progress=False, verbose=False)
     path = tmp_path / "run.pt"
     train_sasrec(data, split, quick_config(data), config, checkpoint=path)
-    from recnb.train import export_checkpoint
+    from recnb.models.training import export_checkpoint
 
     exported = export_checkpoint(path, tmp_path / "exported.pt")
     with pytest.raises(ValueError, match="holds no training state"):
@@ -343,7 +351,7 @@ def test_resume_refuses_an_export_and_another_model(tmp_path):
 
 
 def test_choose_device_names_what_to_use_instead():
-    from recnb.train import choose_device
+    from recnb.models.training import choose_device
 
     assert choose_device("cpu").type == "cpu" and choose_device("auto").type in ("cpu", "cuda", "mps")
     with pytest.raises(ValueError, match="is not a device"):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from recnb.cli import main
-from recnb.training_logs import read_training_log, recipe_table
+from recnb.teaching.training_logs import read_training_log, recipe_table
 
 
 def test_a_saved_training_log_matches_the_checkpoint(tmp_path, capsys):

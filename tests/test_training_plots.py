@@ -8,8 +8,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from recnb.training_plots import (padding_share, plot_gradient_agreement, plot_learning_rate_schedule,  # noqa: E402
-                                  plot_number_lines, plot_precision_comparison, plot_training_history)
+from recnb.viz.training_plots import (  # noqa: E402
+    padding_share,
+    plot_gradient_agreement,
+    plot_learning_rate_schedule,
+    plot_number_lines,
+    plot_precision_comparison,
+    plot_training_history,
+)
 
 
 def test_training_history_has_three_panels_and_marks_the_best_epoch():

@@ -8,16 +8,21 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from recnb.baseline_plots import shorten
-from recnb.baselines import Popularity
-from recnb.comparison import default_checkpoint, fit_models
 from recnb.data import build_sequences
+from recnb.data.readers import read_release
+from recnb.data.split import check_split, evaluation_inputs, leave_one_out
 from recnb.errors import ExplorerInputError
-from recnb.readers import read_release
-from recnb.split import check_split, evaluation_inputs, leave_one_out
-from recnb.train import load_checkpoint
-from recnb.widgets import (AttentionExplorer, RecommendationExplorer, history_timeline, user_position,
-                           users_who_watched)
+from recnb.models.baselines import Popularity
+from recnb.models.training import load_checkpoint
+from recnb.models.zoo import default_checkpoint, fit_models
+from recnb.teaching.widgets import (
+    AttentionExplorer,
+    RecommendationExplorer,
+    history_timeline,
+    user_position,
+    users_who_watched,
+)
+from recnb.viz.baseline_plots import shorten
 
 
 @pytest.fixture(scope="module")

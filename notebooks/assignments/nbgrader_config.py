@@ -9,7 +9,7 @@ c = get_config()  # noqa: F821 - nbgrader provides get_config when it reads this
 
 c.CourseDirectory.course_id = "recnb"
 
-# What replaces a solution region in the student version. The checks in recnb.checks
+# What replaces a solution region in the student version. The checks in recnb.teaching.checks
 # recognise the bare NotImplementedError() and say "not answered yet" instead of failing.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 

@@ -1,0 +1,168 @@
+"""The prepared data set every notebook and model uses: one chronological item sequence per user.
+
+>>> data = load_dataset("ml-1m")            # download (once), read, 5-core filter
+>>> split = leave_one_out(data.sequences)   # last item test, second to last validation
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from recnb.config import resolve_data_dir
+from recnb.data.preprocess import YEAR_BUCKET_LABELS, kcore_filter, metadata_lookups, sort_chronologically
+from recnb.data.readers import MovieLens, read_release
+from recnb.data.releases import get_release
+
+SYNTHETIC = "synthetic"
+
+
+@dataclass
+class SequenceData:
+    """A filtered data set as sequences of contiguous item ids.
+
+    Item ids run 1..N (0 is padding), in the order of the original MovieLens
+    ids; users are indexed 0..U-1 in the order of their original ids.
+
+    Attributes
+    ----------
+    sequences : list of int64 arrays
+        ``sequences[u]`` is user ``u``'s item ids, oldest first.
+    user_ids, item_ids : arrays
+        Original MovieLens ids: ``user_ids[u]`` and ``item_ids[i]`` (``item_ids[0]`` is 0, padding).
+    items : DataFrame
+        Movie metadata indexed by item id 0..N (row 0 is the padding item).
+    item_genre, item_year_bucket : LongTensor of shape (N + 1,)
+        Primary-genre id and year-bucket id of every item id (0 for padding or unknown).
+    genre_names, year_bucket_labels : list of str
+        Names of those ids.
+    filter_steps : DataFrame
+        Users, items and interactions after each pass of the k-core filter (step 0: as read).
+    """
+
+    name: str
+    sequences: list[np.ndarray]
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    items: pd.DataFrame
+    item_genre: torch.Tensor
+    item_year_bucket: torch.Tensor
+    genre_names: list[str]
+    filter_steps: pd.DataFrame
+    raw: MovieLens | None = field(default=None, repr=False)
+    year_bucket_labels: tuple[str, ...] = YEAR_BUCKET_LABELS
+
+    @property
+    def n_users(self) -> int:
+        return len(self.sequences)
+
+    @property
+    def n_items(self) -> int:
+        """Number of real items N; score tensors have N + 1 columns (column 0 is padding)."""
+        return len(self.item_ids) - 1
+
+    @property
+    def n_interactions(self) -> int:
+        return int(sum(len(s) for s in self.sequences))
+
+    def encode_items(self, original_ids) -> np.ndarray:
+        """Map original MovieLens ids to item ids (0 for ids the filtered data does not have)."""
+        lookup = pd.Series(np.arange(len(self.item_ids)), index=self.item_ids)
+        return lookup.reindex(np.asarray(original_ids)).fillna(0).to_numpy(dtype=np.int64)
+
+    def titles(self, item_ids) -> list[str]:
+        """Titles of a list of item ids."""
+        return self.items["title"].to_numpy()[np.asarray(item_ids, dtype=np.int64)].tolist()
+
+    def summary(self) -> pd.DataFrame:
+        """Users, items and interactions before and after filtering, as a small table."""
+        first, last = self.filter_steps.iloc[0], self.filter_steps.iloc[-1]
+        return pd.DataFrame(
+            {"before filtering": first[["users", "items", "interactions"]],
+             "after filtering": last[["users", "items", "interactions"]]}
+        ).astype("int64")
+
+    def __repr__(self) -> str:
+        return (f"SequenceData({self.name!r}: {self.n_users:,} users, {self.n_items:,} items, "
+                f"{self.n_interactions:,} interactions)")
+
+
+def build_sequences(raw: MovieLens, min_user_interactions: int = 5, min_item_interactions: int = 5,
+                    name: str | None = None) -> SequenceData:
+    """Filter, order and re-index a release read by :func:`recnb.data.readers.read_release`."""
+    filtered, steps = kcore_filter(raw.interactions, min_user_interactions, min_item_interactions)
+    ordered = sort_chronologically(filtered)
+    item_ids = np.concatenate([[0], np.unique(ordered["item"].to_numpy())])
+    user_ids, starts = np.unique(ordered["user"].to_numpy(), return_index=True)
+    encoded = np.searchsorted(item_ids, ordered["item"].to_numpy())
+    sequences = np.split(encoded, starts[1:])
+
+    items = raw.items.set_index("item").reindex(item_ids[1:]).reset_index()
+    padding = pd.DataFrame({"item": [0], "title": ["<pad>"], "year": [pd.NA], "genres": [()],
+                            "primary_genre": [pd.NA]})
+    items = pd.concat([padding.astype(items.dtypes.to_dict()), items], ignore_index=True)
+    items["genres"] = [g if isinstance(g, tuple) else () for g in items["genres"]]
+    items.index.name = "item_id"
+    item_genre, item_year_bucket, genre_names = metadata_lookups(items)
+    return SequenceData(name or raw.name, sequences, user_ids, item_ids, items, item_genre,
+                        item_year_bucket, genre_names, steps, raw)
+
+
+def read_dataset(name: str, data_dir: str | os.PathLike | None = None, *, download: bool = True,
+                 progress: bool = True) -> MovieLens:
+    """Read a release from the cache, downloading and verifying it first if it is not there.
+
+    ``name`` is a MovieLens release (``recnb.data.releases.RELEASES``) or ``"synthetic"``,
+    the generated demo data set, which is written to ``<data_dir>/synthetic`` on first use.
+    """
+    data_dir = resolve_data_dir(data_dir)
+    if name == SYNTHETIC:
+        from recnb.data.synthetic import write_synthetic_movielens
+
+        folder = data_dir / SYNTHETIC
+        if not (folder / "ratings.dat").is_file():
+            write_synthetic_movielens(folder)
+        raw = read_release("ml-1m", folder)
+        raw.name = SYNTHETIC
+        return raw
+    from recnb.data.download import fetch_release
+
+    get_release(name)  # a clear error for unknown names before touching the disk
+    folder = fetch_release(name, data_dir, download=download, progress=progress)
+    return read_release(name, folder)
+
+
+def load_dataset(name: str = "ml-1m", data_dir: str | os.PathLike | None = None, *,
+                 min_user_interactions: int = 5, min_item_interactions: int = 5,
+                 download: bool = True, progress: bool = True) -> SequenceData:
+    """Read a release and turn it into filtered, time-ordered item sequences.
+
+    Parameters
+    ----------
+    name : str
+        ``"ml-1m"`` (the benchmark), another release such as ``"ml-100k"``, or ``"synthetic"``.
+    data_dir : path, optional
+        The cache folder; default ``RECNB_DATA_DIR`` or ``data/`` in the repository.
+    min_user_interactions, min_item_interactions : int
+        The k-core thresholds (5 and 5 is the benchmark's setting).
+    """
+    raw = read_dataset(name, data_dir, download=download, progress=progress)
+    return build_sequences(raw, min_user_interactions, min_item_interactions, name)
+
+
+def dataset_folder(name: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """Where a release's files live in the cache."""
+    return resolve_data_dir(data_dir) / name
+
+
+def item_counts(sequences: list[np.ndarray], n_items: int) -> torch.Tensor:
+    """How often each item id 0..N occurs in ``sequences`` (padding, id 0, is never counted)."""
+    flat = np.concatenate(sequences) if len(sequences) else np.zeros(0, dtype=np.int64)
+    counts = np.bincount(flat, minlength=n_items + 1).astype(np.float32)
+    counts[0] = 0.0
+    return torch.from_numpy(counts)

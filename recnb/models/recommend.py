@@ -1,0 +1,87 @@
+"""Recommendations for people: the top films for any history given as titles or MovieLens ids.
+
+>>> recommend(model, data, ["Star Wars: Episode IV - A New Hope (1977)", "Alien"], k=5)
+
+Works with any model the evaluator accepts (SASRec or a baseline).
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import numpy as np
+import pandas as pd
+import torch
+
+from recnb.data.sequences import SequenceData
+from recnb.data.split import pad_histories
+from recnb.errors import InvalidArgumentError, UnknownFilmError
+from recnb.evaluation.evaluator import Model, _score_function
+
+
+def find_items(data: SequenceData, films) -> np.ndarray:
+    """Item ids for a list of films given as titles or MovieLens movie ids (the ids in movies.dat).
+
+    A title matches exactly (ignoring case), or else by a unique substring
+    ("Godfather: Part II"). An unknown or ambiguous title raises
+    :class:`UnknownFilmError` with the closest titles as suggestions.
+    """
+    titles = data.items["title"].iloc[1:]
+    lower = titles.str.lower()
+    found = []
+    for film in films:
+        if isinstance(film, (int, np.integer)):
+            item = int(data.encode_items([film])[0])
+            if item == 0:
+                raise UnknownFilmError(f"MovieLens id {film} is not in {data.name} after filtering "
+                                       "(unknown id, or a film with too few ratings).")
+            found.append(item)
+            continue
+        query = str(film).strip().lower()
+        exact = titles.index[lower == query]
+        matches = exact if len(exact) else titles.index[lower.str.contains(query, regex=False)]
+        if len(matches) == 1:
+            found.append(int(matches[0]))
+            continue
+        if len(matches) > 1:
+            shown = "; ".join(titles[matches[:6]])
+            raise UnknownFilmError(f"{film!r} matches {len(matches)} films ({shown}...). Give the full title.")
+        close = difflib.get_close_matches(str(film), titles.tolist(), n=3, cutoff=0.5)
+        hint = f" Did you mean: {'; '.join(close)}?" if close else " Search data.items['title'] for the exact title."
+        raise UnknownFilmError(f"No film titled {film!r} in {data.name}.{hint}")
+    return np.asarray(found, dtype=np.int64)
+
+
+def recommend(model: Model, data: SequenceData, history, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
+    """The top ``k`` films to watch after ``history`` (oldest first), with titles, years, genres and scores.
+
+    ``history`` holds titles or MovieLens ids. Films already in it are left
+    out (``exclude_seen``). A history longer than the model's ``max_len`` is
+    cut to its most recent films by the model itself.
+    """
+    if k < 1:
+        raise InvalidArgumentError("k must be at least 1.")
+    items = find_items(data, list(history))
+    if len(items) == 0:
+        raise InvalidArgumentError("The history is empty: give at least one film the person has watched.")
+    return recommend_items(model, data, items, k, exclude_seen)
+
+
+def recommend_items(model: Model, data: SequenceData, items: np.ndarray, k: int = 10,
+                    exclude_seen: bool = True) -> pd.DataFrame:
+    """:func:`recommend` for a history already given as item ids (1..N, oldest first)."""
+    items = np.asarray(items, dtype=np.int64)
+    if getattr(model, "training", False):
+        model.eval()
+    with torch.no_grad():
+        scores = _score_function(model)(pad_histories([items]))[0].double().cpu().clone()
+    scores[0] = float("-inf")
+    if exclude_seen:
+        scores[torch.as_tensor(items)] = float("-inf")
+    top = scores.topk(min(k, int(torch.isfinite(scores).sum()))).indices.numpy()
+    table = data.items.loc[top, ["title", "year", "genres"]].copy()
+    table.insert(0, "movielens_id", data.item_ids[top])
+    table["score"] = scores[top].numpy()
+    table.index = pd.RangeIndex(1, len(top) + 1, name="rank")
+    table.insert(0, "item_id", top)
+    return table

@@ -1,0 +1,244 @@
+"""SASRec: a causal Transformer that reads a user's films in order and scores every film as the next one.
+
+Shapes in comments: B batch, L sequence length, D model width, H heads,
+d = D / H per-head width, N + 1 item ids (0 is padding).
+
+Masks are boolean with ``True`` meaning *may attend*. A query position may see
+a key position when the key is not in the future (causal) and the key is a real
+item (padding). Left padding means a padding *query* would see no key at all;
+a softmax over nothing is NaN, and NaN spreads through gradients. So every
+position may always see itself: padding rows then attend to themselves only,
+their outputs are ignored by the loss, and no row is ever fully masked.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recnb.errors import InvalidArgumentError
+
+
+@dataclass
+class SASRecConfig:
+    """Everything needed to build a SASRec model (saved in every checkpoint)."""
+
+    n_items: int
+    n_genres: int = 0           # size of the genre vocabulary incl. id 0; 0 switches the feature off
+    n_year_buckets: int = 0     # size of the year-bucket vocabulary incl. id 0; 0 switches it off
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 1
+    max_len: int = 200
+    dropout: float = 0.2
+    attention_dropout: float = 0.0
+    ffn_multiplier: int = 4
+    tied_head: bool = True      # score with the item embedding (True) or a separate Linear(D -> N + 1)
+    use_genre: bool = True
+    use_year: bool = True
+    causal: bool = True         # False drops the causal mask: only for demonstrating leakage (notebook 06)
+
+    def __post_init__(self):
+        if self.d_model % self.n_heads:
+            raise InvalidArgumentError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads}).")
+        if self.n_items < 1 or self.max_len < 1:
+            raise InvalidArgumentError("n_items and max_len must be positive.")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: Named sizes. ``seed`` is the model size of the earlier SASRec-on-ML-1M project this series set out to
+#: reproduce (notebook 00); ``compact`` is the CPU-friendly
+#: preset that reaches the series' quality bar; ``quick`` is for tests and CI.
+PRESETS: dict[str, dict] = {
+    "seed": dict(d_model=256, n_layers=3, n_heads=4, max_len=200, dropout=0.1, tied_head=False),
+    "compact": dict(d_model=64, n_layers=2, n_heads=2, max_len=200, dropout=0.1, ffn_multiplier=4),
+    "quick": dict(d_model=32, n_layers=1, n_heads=2, max_len=50, dropout=0.1, ffn_multiplier=2),
+}
+
+
+def config_from_preset(preset: str, n_items: int, n_genres: int = 0, n_year_buckets: int = 0,
+                       **overrides) -> SASRecConfig:
+    """Build a config from a named preset, with keyword overrides (type-checked by the dataclass)."""
+    if preset not in PRESETS:
+        raise InvalidArgumentError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
+    unknown = set(overrides) - set(SASRecConfig.__dataclass_fields__)
+    if unknown:
+        raise InvalidArgumentError(f"Unknown config fields {sorted(unknown)}.")
+    return SASRecConfig(n_items=n_items, n_genres=n_genres, n_year_buckets=n_year_buckets,
+                        **{**PRESETS[preset], **overrides})
+
+
+def attention_mask(histories: torch.Tensor, causal: bool = True) -> torch.Tensor:
+    """(B, 1, L, L) boolean mask, True where query position i may attend to key position j.
+
+    Causal (j <= i) and key-padding (item j is not 0), plus the diagonal so no
+    row is empty (see the module docstring). ``causal=False`` keeps only the
+    padding part: every position then sees the future, including its own target.
+    """
+    length = histories.shape[1]
+    visible = torch.ones(length, length, dtype=torch.bool, device=histories.device)       # (L, L)
+    if causal:
+        visible = visible.tril()                                                           # no look-ahead
+    real_key = (histories != 0)[:, None, None, :]                                          # (B, 1, 1, L)
+    itself = torch.eye(length, dtype=torch.bool, device=histories.device)
+    return (visible & real_key) | itself                                                   # (B, 1, L, L)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention, written out so every step can be read (and its weights returned)."""
+
+    def __init__(self, config: SASRecConfig):
+        super().__init__()
+        self.n_heads = config.n_heads
+        self.qkv = nn.Linear(config.d_model, 3 * config.d_model)
+        self.out = nn.Linear(config.d_model, config.d_model)
+        self.attention_dropout = config.attention_dropout
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, return_weights: bool = False):
+        B, L, D = x.shape
+        q, k, v = self.qkv(x).split(D, dim=-1)                          # 3 x (B, L, D)
+        q, k, v = (t.view(B, L, self.n_heads, D // self.n_heads).transpose(1, 2) for t in (q, k, v))  # (B, H, L, d)
+        if return_weights:
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])   # (B, H, L, L)
+            scores = scores.masked_fill(~mask, float("-inf"))
+            weights = scores.softmax(dim=-1)                            # rows sum to 1; masked entries are 0
+            dropped = F.dropout(weights, self.attention_dropout, self.training)
+            context = dropped @ v                                       # (B, H, L, d)
+        else:
+            # The same computation by PyTorch's fused kernel: faster, and it never builds (B, H, L, L).
+            context = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=self.attention_dropout if self.training else 0.0)
+            weights = None
+        context = context.transpose(1, 2).reshape(B, L, D)              # (B, L, D)
+        return self.out(context), weights
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm Transformer block: x + attention(LN(x)), then x + feed-forward(LN(x))."""
+
+    def __init__(self, config: SASRecConfig):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(config.d_model)
+        self.attention = SelfAttention(config)
+        self.norm2 = nn.LayerNorm(config.d_model)
+        hidden = config.ffn_multiplier * config.d_model
+        self.feed_forward = nn.Sequential(
+            nn.Linear(config.d_model, hidden), nn.GELU(), nn.Linear(hidden, config.d_model))
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x, mask, return_weights=False):
+        attended, weights = self.attention(self.norm1(x), mask, return_weights)
+        x = x + self.dropout(attended)
+        x = x + self.dropout(self.feed_forward(self.norm2(x)))
+        return x, weights
+
+
+class SASRec(nn.Module):
+    """Self-attentive sequential recommendation (Kang and McAuley, 2018), with metadata embeddings.
+
+    The input of position t is the sum of the item's embedding, a learned
+    embedding of position t, and (if switched on) embeddings of the item's
+    primary genre and release-year bucket, looked up from ``item_genre`` and
+    ``item_year_bucket`` tensors that the model carries as buffers.
+    """
+
+    def __init__(self, config: SASRecConfig, item_genre: torch.Tensor | None = None,
+                 item_year_bucket: torch.Tensor | None = None):
+        super().__init__()
+        self.config = config
+        D, V = config.d_model, config.n_items + 1
+        self.item_embedding = nn.Embedding(V, D, padding_idx=0)
+        self.position_embedding = nn.Embedding(config.max_len, D)
+        self.genre_embedding = self._feature_embedding(config.use_genre, config.n_genres, item_genre, "item_genre")
+        self.year_embedding = self._feature_embedding(config.use_year, config.n_year_buckets, item_year_bucket,
+                                                      "item_year_bucket")
+        self.embedding_dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.final_norm = nn.LayerNorm(D)
+        self.head = None if config.tied_head else nn.Linear(D, V)
+        self.apply(self._init_weights)
+
+    def _feature_embedding(self, enabled: bool, size: int, lookup: torch.Tensor | None, name: str):
+        if not enabled or size == 0:
+            self.register_buffer(name, None)
+            return None
+        if lookup is None or len(lookup) != self.config.n_items + 1:
+            raise ValueError(f"{name} must be a tensor of length n_items + 1 = {self.config.n_items + 1} "
+                             "(recnb.data.SequenceData provides it), or switch the feature off.")
+        if int(lookup.max()) >= size:
+            raise ValueError(f"{name} has ids up to {int(lookup.max())} but the config says {size} values.")
+        self.register_buffer(name, lookup.clone().long())
+        return nn.Embedding(size, self.config.d_model, padding_idx=0)
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+            if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+                module.weight.data[module.padding_idx].zero_()
+
+    def embed(self, histories: torch.Tensor) -> torch.Tensor:
+        """Embedding fusion: item + position (+ genre + year), then dropout. (B, L) -> (B, L, D)."""
+        L = histories.shape[1]
+        if L > self.config.max_len:
+            raise ValueError(f"Sequences of length {L} exceed max_len={self.config.max_len}; "
+                             "keep the most recent max_len items (recnb.data.split.pad_histories(..., max_len)).")
+        positions = torch.arange(self.config.max_len - L, self.config.max_len, device=histories.device)
+        x = self.item_embedding(histories) + self.position_embedding(positions)   # (B, L, D)
+        if self.genre_embedding is not None:
+            x = x + self.genre_embedding(self.item_genre[histories])
+        if self.year_embedding is not None:
+            x = x + self.year_embedding(self.item_year_bucket[histories])
+        return self.embedding_dropout(x)
+
+    def forward(self, histories: torch.Tensor, return_attention: bool = False):
+        """Hidden states (B, L, D) for a left-padded batch; with ``return_attention``, also a list
+        of (B, H, L, L) attention weights, one per layer."""
+        mask = attention_mask(histories, self.config.causal)
+        x = self.embed(histories)
+        attention = []
+        for block in self.blocks:
+            x, weights = block(x, mask, return_attention)
+            attention.append(weights)
+        x = self.final_norm(x)
+        return (x, attention) if return_attention else x
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Scores over all item ids for hidden states (..., D) -> (..., N + 1)."""
+        if self.head is not None:
+            return self.head(hidden)
+        return hidden @ self.item_embedding.weight.T
+
+    def score(self, histories: torch.Tensor) -> torch.Tensor:
+        """The evaluator's interface: scores (B, N + 1) for the next item after each history.
+
+        Histories longer than ``max_len`` keep their most recent items. Positions
+        are counted from the right, so the last item always gets the same position
+        embedding whatever the padding.
+        """
+        histories = histories[:, -self.config.max_len:]
+        return self.logits(self(histories)[:, -1]).float()
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    """Parameter counts per part of a SASRec model, for the notebooks' tables."""
+    parts = {
+        "item embedding": model.item_embedding,
+        "position embedding": model.position_embedding,
+        "genre embedding": model.genre_embedding,
+        "year embedding": model.year_embedding,
+        "transformer blocks": model.blocks,
+        "final layer norm": model.final_norm,
+        "output head (separate)": model.head,
+    }
+    counts = {name: sum(p.numel() for p in part.parameters()) for name, part in parts.items() if part is not None}
+    counts["total"] = sum(p.numel() for p in model.parameters())
+    return counts

@@ -1,0 +1,156 @@
+"""Figures of notebook 07: training curves, precision timings, gradient agreement, schedule and padding."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from recnb.models.training import epoch_batches, learning_rate_factor
+from recnb.viz.data_plots import set_style
+
+
+def plot_training_history(history: pd.DataFrame, title: str | None = None):
+    """Three panels over epochs: training loss, validation NDCG@10 and HR@10, and the learning rate."""
+    set_style()
+    panels = [("loss", "training loss (cross-entropy)")]
+    panels.append((["valid_NDCG@10", "valid_HR@10"], "validation metric"))
+    if "lr" in history:
+        panels.append(("lr", "learning rate"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.4))
+    for ax, (columns, label) in zip(np.atleast_1d(axes), panels):
+        for column in [columns] if isinstance(columns, str) else columns:
+            ax.plot(history["epoch"], history[column], marker="o", markersize=2.5,
+                    label=column.replace("valid_", "valid "))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        if not isinstance(columns, str):
+            best = history["valid_NDCG@10"].idxmax()
+            ax.axvline(history.loc[best, "epoch"], color="grey", linestyle=":", linewidth=1)
+            ax.legend(frameon=False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_number_lines(limits: pd.DataFrame, marks: dict[str, float] | None = None,
+                      zoom: tuple[int, int] = (-10, 6)):
+    """Each float format's positive numbers on a log axis: subnormal range, normal range, largest value.
+
+    ``limits`` has one row per format (the index names it) and the columns
+    ``smallest subnormal``, ``smallest normal`` and ``largest``; ``marks``
+    draws a dashed vertical line at each named value (gradient magnitudes, say).
+    The top panel shows every format's whole range, the bottom one the decades
+    ``zoom`` (powers of ten), where fp16's small numbers end.
+    """
+    set_style()
+    fig, axes = plt.subplots(2, 1, figsize=(10, 1.5 * len(limits) + 2.2),
+                             gridspec_kw={"height_ratios": [1, 1]})
+    colours = sns.color_palette("deep")
+    for ax, (first, last), step in ((axes[0], (-53, 44), 10), (axes[1], zoom, 2)):
+        for row, (name, limit) in enumerate(limits.iterrows()):
+            y = len(limits) - 1 - row
+            low, normal, high = (float(np.log10(limit[c])) for c in
+                                 ("smallest subnormal", "smallest normal", "largest"))
+            ax.barh(y, normal - low, left=low, height=0.5, color=colours[0], alpha=0.35,
+                    label="subnormal range" if row == 0 else None)
+            ax.barh(y, high - normal, left=normal, height=0.5, color=colours[0],
+                    label="normal range" if row == 0 else None)
+            labels = ((low, -0.012, "right", "center", 0.0), (normal, 0.0, "center", "bottom", 0.3),
+                      (high, 0.012, "left", "center", 0.0))
+            for value, shift, ha, va, up in labels:
+                if first <= value <= last:  # label only the limits inside this panel
+                    ax.text(value + shift * (last - first), y + up, f"{10 ** value:.2g}", ha=ha, va=va,
+                            fontsize=8)
+        for (label, value), colour in zip((marks or {}).items(), colours[1:]):
+            ax.axvline(np.log10(value), color=colour, linestyle="--", linewidth=1.2, label=f"gradient {label}")
+        ax.set_yticks(range(len(limits)), list(limits.index)[::-1])
+        ax.set_ylim(-0.6, len(limits) - 0.1)
+        ax.set_xlim(first, last)
+        ticks = np.arange(-(-first // step) * step, last + 1, step)
+        ax.set_xticks(ticks, [f"1e{t}" for t in ticks])
+        ax.grid(axis="y", visible=False)
+    axes[0].set_title("every format's positive numbers (log scale; zero lies beyond the left end)")
+    axes[1].set_title(f"zoom: 1e{zoom[0]} to 1e{zoom[1]}")
+    axes[1].set_xlabel("magnitude")
+    axes[1].legend(frameon=False, fontsize=8, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.3))
+    fig.tight_layout()
+    return fig
+
+
+def plot_precision_comparison(table: pd.DataFrame):
+    """Bars of seconds per epoch and peak memory for each preset and precision (``recnb.teaching.benchmark``)."""
+    set_style()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for ax, column, label in ((axes[0], "seconds_per_epoch", "seconds per epoch"),
+                              (axes[1], "peak_memory_mib", "peak memory (MiB)")):
+        sns.barplot(data=table, x="preset", y=column, hue="precision", ax=ax)
+        ax.set_ylabel(label)
+        ax.set_xlabel("")
+        for container in ax.containers:
+            ax.bar_label(container, fmt="%.0f", fontsize=8)
+    axes[1].get_legend().remove()
+    sns.move_legend(axes[0], "lower center", bbox_to_anchor=(1.1, 1.0), ncol=2, title=None, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradient_agreement(large: np.ndarray, accumulated: np.ndarray, ax=None):
+    """Each gradient entry of one large batch against the same entry after accumulation."""
+    set_style()
+    ax = ax or plt.subplots(figsize=(4.2, 4))[1]
+    ax.scatter(large, accumulated, s=3, alpha=0.4)
+    low, high = float(min(large.min(), accumulated.min())), float(max(large.max(), accumulated.max()))
+    ax.plot([low, high], [low, high], color="grey", linewidth=1, linestyle="--")
+    ax.set_xlabel("gradient, one batch of K x B users")
+    ax.set_ylabel("gradient, K micro-batches accumulated")
+    return ax
+
+
+def plot_learning_rate_schedule(epochs: int, steps_per_epoch: int, warmup_epochs: float, base_lr: float, ax=None):
+    """The constant and the warm-up + cosine schedules over a run."""
+    set_style()
+    ax = ax or plt.subplots(figsize=(6, 3))[1]
+    total = epochs * steps_per_epoch
+    steps = np.arange(total)
+    for schedule in ("constant", "cosine"):
+        lr = [base_lr * learning_rate_factor(int(s), total, int(warmup_epochs * steps_per_epoch), schedule)
+              for s in steps]
+        ax.plot(steps / steps_per_epoch, lr, label=schedule)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate")
+    ax.legend(frameon=False)
+    return ax
+
+
+def padding_share(lengths: np.ndarray, batch_size: int, bucket_by_length: bool, max_len: int, seed: int = 0) -> float:
+    """Share of the cells the Transformer reads that are padding, for one epoch of batches."""
+    batches = epoch_batches(lengths, batch_size, np.random.default_rng(seed), bucket_by_length)
+    width = [int(lengths[rows].max()) if bucket_by_length else max_len for rows in batches]
+    cells = sum(w * len(rows) for w, rows in zip(width, batches))
+    return 1.0 - float(lengths.sum()) / cells
+
+
+def plot_recipe_comparison(logs, reference_ndcg: float | None = None):
+    """Validation NDCG@10 and training loss per epoch for several training runs (``recnb.teaching.training_logs``),
+    the best epoch of each marked; ``reference_ndcg`` draws a dashed line (for example a published figure)."""
+    set_style()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    palette = sns.color_palette("colorblind", len(logs))
+    for log, colour in zip(logs, palette):
+        history, best = log.history, log.best
+        left.plot(history["epoch"], history["valid_NDCG@10"], color=colour, label=log.name)
+        left.plot(best["epoch"], best["valid_NDCG@10"], "o", color=colour, markersize=6)
+        right.plot(history["epoch"], history["loss"], color=colour, label=log.name)
+    if reference_ndcg is not None:
+        left.axhline(reference_ndcg, color="grey", linestyle="--", linewidth=1)
+    left.set(xlabel="epoch", ylabel="validation NDCG@10", title="validation (dot: best epoch, the one kept)")
+    right.set(xlabel="epoch", ylabel="training loss (with dropout)", title="training loss")
+    low = min(log.history["valid_NDCG@10"].max() for log in logs)
+    left.set_ylim(low - 0.03, max(log.history["valid_NDCG@10"].max() for log in logs) + 0.005)
+    right.set_ylim(top=min(log.history["loss"].iloc[min(2, len(log.history) - 1)] for log in logs))
+    left.legend(frameon=False, fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
