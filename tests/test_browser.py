@@ -3,8 +3,10 @@
 The test copies the notebook to a temporary folder (so nothing the user has is
 touched), starts JupyterLab there with a token, runs all cells, changes the user
 and the attention head through the widgets, and asserts that the recommendation
-list and the heatmap change and that no widget or cell shows an error. It saves a
-screenshot of both explorers to ``assets/jupyterlab_explorers.png``.
+list and the heatmap change and that no widget or cell shows an error. It stacks
+screenshots of both explorers into one PNG in its temporary folder; with
+``RECNB_UPDATE_ASSETS=1`` it replaces the README's ``assets/jupyterlab_explorers.png``
+(a test run never changes a committed file unless asked to).
 
 Needs Playwright for Python (the ``test`` extra) and a Chromium (Debian's
 ``chromium`` package, or the path in ``RECNB_CHROMIUM``); without them it is
@@ -113,8 +115,9 @@ def test_explorers_render_and_respond_in_jupyterlab(jupyterlab, tmp_path):
             raise
         finally:
             browser.close()
-    _stack_images(shots, SCREENSHOT)
-    assert SCREENSHOT.stat().st_size > 20_000
+    target = SCREENSHOT if os.environ.get("RECNB_UPDATE_ASSETS") == "1" else tmp_path / SCREENSHOT.name
+    _stack_images(shots, target)
+    assert target.stat().st_size > 20_000
 
 
 def _drive_notebook(page, url: str, token: str, tmp_path: Path) -> list[Path]:
