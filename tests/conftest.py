@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -62,3 +63,29 @@ def synthetic_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def synthetic(synthetic_dir):
     return build_sequences(read_release("ml-1m", synthetic_dir), name="synthetic")
+
+
+# ----------------------------------------------------------------------------- test tiers
+#: Fixtures that read the real MovieLens copies.
+REAL_DATA_FIXTURES = {"ml1m_dir", "ml100k_dir", "ml1m_raw", "ml1m", "ml1m_split"}
+#: Modules that drive other programs: a browser, nbgrader, the linter, fresh Python processes.
+INTEGRATION_MODULES = {"test_browser", "test_assignments", "test_lint", "test_benchmark"}
+
+
+def _tier(item) -> str:
+    """``integration`` (other programs, notebooks), ``ml1m`` (the real data) or ``unit`` (data the test builds)."""
+    module = getattr(item, "module", None)
+    function = getattr(item, "function", None)
+    if module is None or module.__name__.rsplit(".", 1)[-1] in INTEGRATION_MODULES:
+        return "integration"  # nbval's notebook cells have no module
+    if function is not None and "subprocess." in inspect.getsource(function):
+        return "integration"
+    if REAL_DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return "ml1m"
+    return "unit"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test with its tier, so `-m unit` is the fast loop and `-m "not integration"` skips the slow tools."""
+    for item in items:
+        item.add_marker(getattr(pytest.mark, _tier(item)))
