@@ -12,7 +12,7 @@ from recnb.data.preprocess import (
     sort_chronologically,
     year_buckets,
 )
-from recnb.data.readers import MovieLens, _interactions, _items
+from recnb.data.readers import MovieLens, interactions_table, items_table
 
 
 def test_ml1m_benchmark_counts_after_5core(ml1m):
@@ -43,7 +43,7 @@ def test_ml1m_order_is_file_order_without_timestamps(ml1m, ml1m_raw):
 def test_kcore_iterates_until_stable():
     # user 3 has 2 items; removing it leaves item 30 with one user, which then falls too,
     # which drops user 2 below two items: three passes for a 2-core.
-    inter = _interactions([1, 1, 1, 2, 2, 3, 3, 4, 4, 4], [10, 20, 40, 20, 30, 30, 50, 10, 20, 40])
+    inter = interactions_table([1, 1, 1, 2, 2, 3, 3, 4, 4, 4], [10, 20, 40, 20, 30, 30, 50, 10, 20, 40])
     filtered, steps = kcore_filter(inter, 2, 2)
     assert sorted(filtered["user"].unique()) == [1, 4]
     assert (filtered.groupby("user").size() >= 2).all() and (filtered.groupby("item").size() >= 2).all()
@@ -52,7 +52,7 @@ def test_kcore_iterates_until_stable():
 
 
 def test_kcore_that_leaves_nothing_is_a_clear_error():
-    inter = _interactions([1, 2, 3], [10, 20, 30])
+    inter = interactions_table([1, 2, 3], [10, 20, 30])
     with pytest.raises(EmptyDatasetError, match="removed every interaction"):
         kcore_filter(inter, 5, 5)
     with pytest.raises(ValueError, match="at least 1"):
@@ -60,7 +60,7 @@ def test_kcore_that_leaves_nothing_is_a_clear_error():
 
 
 def test_chronological_sort_is_stable_for_ties():
-    inter = _interactions([2, 1, 1, 1, 2], [5, 3, 1, 2, 4], timestamp=[7, 9, 5, 5, 7])
+    inter = interactions_table([2, 1, 1, 1, 2], [5, 3, 1, 2, 4], timestamp=[7, 9, 5, 5, 7])
     ordered = sort_chronologically(inter)
     # user 1: the two items rated at t=5 keep file order (1 before 2), then item 3
     assert ordered.query("user == 1")["item"].tolist() == [1, 2, 3]
@@ -86,8 +86,8 @@ def test_metadata_lookup_tensors_index_by_item_id(ml1m):
 def test_unknown_genre_and_year_map_to_zero():
     raw = MovieLens(
         "tiny",
-        _interactions([1, 1, 2, 2], [10, 20, 10, 20]),
-        _items([10, 20], ["A (1999)", "B"], [1999, None], [("Drama",), ()]),
+        interactions_table([1, 1, 2, 2], [10, 20, 10, 20]),
+        items_table([10, 20], ["A (1999)", "B"], [1999, None], [("Drama",), ()]),
         source=None,
     )
     data = build_sequences(raw, 1, 1)

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recnb.data.readers import _parse_lines, _read_numbers, read_release
+from recnb.data.readers import parse_lines, read_number_file, read_release
 from recnb.errors import DataFormatError, RecnbError
 
 # Few, reproducible examples: these properties run in CI on every push.
@@ -407,17 +407,17 @@ def test_property_fast_reader_agrees_with_the_line_by_line_rules(sep, columns, c
     with tempfile.TemporaryDirectory() as tmp:
         path = write(Path(tmp), "ratings", content)
         try:
-            reference = _parse_lines(content.decode("ascii"), path, sep, columns, header=False)
+            reference = parse_lines(content.decode("ascii"), path, sep, columns, header=False)
         except DataFormatError as error:
             with pytest.raises(DataFormatError) as fast_error:
-                _read_numbers(path, sep, columns)
+                read_number_file(path, sep, columns)
             assert str(fast_error.value) == str(error)
             return
         if reference.frame.empty:
             with pytest.raises(DataFormatError, match="holds no data lines"):
-                _read_numbers(path, sep, columns)
+                read_number_file(path, sep, columns)
             return
-        table = _read_numbers(path, sep, columns)
+        table = read_number_file(path, sep, columns)
     pd.testing.assert_frame_equal(table.frame, reference.frame)
     np.testing.assert_array_equal(table.lines, reference.lines)
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from recnb.data import build_sequences
-from recnb.data.readers import MovieLens, _interactions, _items
+from recnb.data.readers import MovieLens, interactions_table, items_table
 from recnb.data.split import leave_one_out
 from recnb.evaluation.evaluator import evaluate_split
 from recnb.models.sasrec import SASRec, config_from_preset
@@ -31,8 +31,8 @@ def tiny_data(n_users=24, n_items=12, seed=0):
             users.append(user)
             items.append(10 + (start + step) % n_items)
     ids = list(range(10, 10 + n_items))
-    raw = MovieLens("tiny", _interactions(users, items, timestamp=list(range(len(users)))),
-                    _items(ids, [f"Film {i} (1990)" for i in ids], [1990] * n_items, [("Drama",)] * n_items),
+    raw = MovieLens("tiny", interactions_table(users, items, timestamp=list(range(len(users)))),
+                    items_table(ids, [f"Film {i} (1990)" for i in ids], [1990] * n_items, [("Drama",)] * n_items),
                     source=None)
     return build_sequences(raw, 1, 1)
 

@@ -112,7 +112,9 @@ class MovieLens:
 
 
 # ----------------------------------------------------------------------------- parsing
-class _Table(NamedTuple):
+class ParsedTable(NamedTuple):
+    """A file's rows as read, and the line each came from (for errors and warnings that name it)."""
+
     frame: pd.DataFrame
     lines: np.ndarray  # the 1-based line number of each row in its file
 
@@ -176,7 +178,7 @@ def _records(text: str, sep: str, header: bool):
         yield number, line, line.split(sep)
 
 
-def _parse_lines(text: str, path: Path, sep: str, columns: dict[str, str], header: bool) -> _Table:
+def parse_lines(text: str, path: Path, sep: str, columns: dict[str, str], header: bool) -> ParsedTable:
     """The reference parser: every rule checked line by line; the first broken one is the error."""
     names, kinds = list(columns), list(columns.values())
     values, numbers = [[] for _ in names], []
@@ -198,7 +200,7 @@ def _parse_lines(text: str, path: Path, sep: str, columns: dict[str, str], heade
         numbers.append(number)
     dtypes = {"id": "int64", "number": "float64", "text": object, "any": object}
     frame = pd.DataFrame({n: np.array(v, dtype=dtypes[k]) for n, k, v in zip(names, kinds, values)})
-    return _Table(frame, np.array(numbers, dtype=np.int64))
+    return ParsedTable(frame, np.array(numbers, dtype=np.int64))
 
 
 def _line_of(text: str, offset: int) -> tuple[int, str]:
@@ -266,15 +268,15 @@ def _no_rows(path: Path) -> DataFormatError:
     return DataFormatError(f"{path} holds no data lines: it is empty or truncated. Fetch the release again.")
 
 
-def _read_text(path: Path, sep: str, columns: dict[str, str], encoding: str, header: bool = False) -> _Table:
+def _read_text(path: Path, sep: str, columns: dict[str, str], encoding: str, header: bool = False) -> ParsedTable:
     """A small file with text fields (movies, users), parsed and checked line by line."""
-    table = _parse_lines(_decode(_read_bytes(path), path, encoding), path, sep, columns, header)
+    table = parse_lines(_decode(_read_bytes(path), path, encoding), path, sep, columns, header)
     if table.frame.empty:
         raise _no_rows(path)
     return table
 
 
-def _read_numbers_fast(data: bytes, sep: str, columns: dict[str, str], header: bool) -> _Table | None:
+def _read_numbers_fast(data: bytes, sep: str, columns: dict[str, str], header: bool) -> ParsedTable | None:
     """Parse an all-numeric file with pandas' C parser, or return None when the reference parser must decide.
 
     The C parser is laxer than the rules (it pads short lines, reads ``1e3`` as a
@@ -315,10 +317,10 @@ def _read_numbers_fast(data: bytes, sep: str, columns: dict[str, str], header: b
     numbers = [n for n, k in columns.items() if k == "number"]
     if not all(np.isfinite(frame[n].to_numpy()).all() for n in numbers):
         return None
-    return _Table(frame, np.arange(1, n_lines + 1, dtype=np.int64) + (1 if header else 0))
+    return ParsedTable(frame, np.arange(1, n_lines + 1, dtype=np.int64) + (1 if header else 0))
 
 
-def _read_numbers(path: Path, sep: str, columns: dict[str, str], header: bool = False) -> _Table:
+def read_number_file(path: Path, sep: str, columns: dict[str, str], header: bool = False) -> ParsedTable:
     """An interaction file (ids, ratings, timestamps): the C parser, or the line-by-line reading when in doubt."""
     data = _read_bytes(path)
     table = _read_numbers_fast(data, sep, columns, header)
@@ -327,13 +329,13 @@ def _read_numbers(path: Path, sep: str, columns: dict[str, str], header: bool = 
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             text = data.decode("latin-1")  # a non-ASCII byte is an error in a numeric field anyway
-        table = _parse_lines(text, path, sep, columns, header)
+        table = parse_lines(text, path, sep, columns, header)
     if table.frame.empty:
         raise _no_rows(path)
     return table
 
 
-def _check_unique_items(table: _Table, path: Path) -> None:
+def _check_unique_items(table: ParsedTable, path: Path) -> None:
     """Each movie id once: two lines for one id would make its title and genres a guess."""
     ids = table.frame["item"]
     repeated = ids.duplicated().to_numpy()
@@ -349,7 +351,8 @@ def _check_unique_items(table: _Table, path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- tables
-def _interactions(user, item, timestamp=None, rating=None) -> pd.DataFrame:
+def interactions_table(user, item, timestamp=None, rating=None) -> pd.DataFrame:
+    """The standard interactions table (see the module docstring) from columns; missing ones are ``<NA>``."""
     frame = pd.DataFrame({"user": pd.Series(user, dtype="int64"), "item": pd.Series(item, dtype="int64")})
     missing = np.ones(len(frame), dtype=bool)  # all-missing columns built as masked arrays: no per-row <NA>
     frame["timestamp"] = (pd.array(timestamp, dtype="Int64") if timestamp is not None
@@ -364,7 +367,8 @@ def year_from_title(titles: pd.Series) -> pd.Series:
     return titles.str.extract(_YEAR_IN_TITLE, expand=False).astype("Int64")
 
 
-def _items(item, title, year, genres: list[tuple[str, ...]]) -> pd.DataFrame:
+def items_table(item, title, year, genres: list[tuple[str, ...]]) -> pd.DataFrame:
+    """The standard items table (see the module docstring) from columns; the primary genre is the first listed."""
     frame = pd.DataFrame({"item": pd.Series(item, dtype="int64"), "title": pd.Series(title, dtype=str)})
     frame["year"] = pd.array(year, dtype="Int64")
     frame["genres"] = genres
@@ -384,7 +388,7 @@ class LayoutTables(NamedTuple):
     ratings_file: Path
 
 
-def _with_lines(interactions: pd.DataFrame, table: _Table) -> pd.DataFrame:
+def _with_lines(interactions: pd.DataFrame, table: ParsedTable) -> pd.DataFrame:
     interactions["line"] = table.lines
     return interactions
 
@@ -392,9 +396,9 @@ def _with_lines(interactions: pd.DataFrame, table: _Table) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- layouts
 def read_ml100k(folder: Path) -> LayoutTables:
     """ML-100K: tab-separated ``u.data`` and pipe-separated, latin-1 ``u.item`` with 19 genre flags."""
-    ratings = _read_numbers(folder / "u.data", "\t", _RATINGS)
+    ratings = read_number_file(folder / "u.data", "\t", _RATINGS)
     raw = ratings.frame
-    interactions = _with_lines(_interactions(raw["user"], raw["item"], raw["timestamp"], raw["rating"]), ratings)
+    interactions = _with_lines(interactions_table(raw["user"], raw["item"], raw["timestamp"], raw["rating"]), ratings)
     columns = {"item": "id", "title": "text", "release_date": "any", "video_date": "any", "url": "any",
                **{genre: "id" for genre in ML100K_GENRES}}
     movies = _read_text(folder / "u.item", "|", columns, "latin-1")
@@ -405,7 +409,7 @@ def read_ml100k(folder: Path) -> LayoutTables:
     # Titles carry the year too, but the release date is the field ML-100K documents.
     year = pd.to_datetime(raw["release_date"], format="%d-%b-%Y", errors="coerce").dt.year.astype("Int64")
     year = year.fillna(year_from_title(raw["title"]))
-    return LayoutTables(interactions, _items(raw["item"], raw["title"], year, genres), folder / "u.data")
+    return LayoutTables(interactions, items_table(raw["item"], raw["title"], year, genres), folder / "u.data")
 
 
 def read_dat(folder: Path, release: Release) -> LayoutTables:
@@ -419,13 +423,13 @@ def read_dat(folder: Path, release: Release) -> LayoutTables:
     ratings_path = folder / release.ratings_file
     sequences_path = folder / "sequences.txt"
     if ratings_path.is_file():
-        ratings = _read_numbers(ratings_path, "::", _RATINGS)
+        ratings = read_number_file(ratings_path, "::", _RATINGS)
         raw = ratings.frame
-        interactions = _interactions(raw["user"], raw["item"], raw["timestamp"], raw["rating"])
+        interactions = interactions_table(raw["user"], raw["item"], raw["timestamp"], raw["rating"])
     elif sequences_path.is_file() and "sequences.txt" in release.alternative_ratings_files:
         ratings_path = sequences_path
-        ratings = _read_numbers(sequences_path, " ", {"user": "id", "item": "id"})
-        interactions = _interactions(ratings.frame["user"], ratings.frame["item"])
+        ratings = read_number_file(sequences_path, " ", {"user": "id", "item": "id"})
+        interactions = interactions_table(ratings.frame["user"], ratings.frame["item"])
     else:
         raise MissingDataError(
             f"{ratings_path} is missing. Fetch the release with recnb.load_movielens({release.name!r}) "
@@ -435,20 +439,20 @@ def read_dat(folder: Path, release: Release) -> LayoutTables:
     movies = _read_text(movies_path, "::", {"item": "id", "title": "text", "genres": "any"}, "latin-1")
     _check_unique_items(movies, movies_path)
     raw = movies.frame
-    items = _items(raw["item"], raw["title"], year_from_title(raw["title"]), _split_genres(raw["genres"]))
+    items = items_table(raw["item"], raw["title"], year_from_title(raw["title"]), _split_genres(raw["genres"]))
     return LayoutTables(_with_lines(interactions, ratings), items, ratings_path)
 
 
 def read_csv_release(folder: Path, release: Release) -> LayoutTables:
     """ML-20M, 25M, 32M and latest-small: utf-8 CSV with a header; the year sits in the title."""
     ratings_path, movies_path = folder / release.ratings_file, folder / release.items_file
-    ratings = _read_numbers(ratings_path, ",", _RATINGS, header=True)
+    ratings = read_number_file(ratings_path, ",", _RATINGS, header=True)
     raw = ratings.frame
-    interactions = _interactions(raw["user"], raw["item"], raw["timestamp"], raw["rating"])
+    interactions = interactions_table(raw["user"], raw["item"], raw["timestamp"], raw["rating"])
     movies = _read_text(movies_path, ",", {"item": "id", "title": "text", "genres": "any"}, "utf-8", header=True)
     _check_unique_items(movies, movies_path)
     title = movies.frame["title"].str.strip()
-    items = _items(movies.frame["item"], title, year_from_title(title), _split_genres(movies.frame["genres"]))
+    items = items_table(movies.frame["item"], title, year_from_title(title), _split_genres(movies.frame["genres"]))
     return LayoutTables(_with_lines(interactions, ratings), items, ratings_path)
 
 
