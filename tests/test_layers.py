@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "recnb"
 #: Lowest first. A module may import from its own layer and the ones before it.
 LAYERS = ["base", "data", "evaluation", "models", "viz", "teaching", "cli"]
-BASE = {"recnb", "recnb.errors", "recnb.config"}
+BASE = {"recnb", "recnb.errors", "recnb.config", "recnb.files"}
 
 
 def layer_of(module: str) -> str:
@@ -76,3 +76,20 @@ def test_every_module_is_in_a_layer_and_every_layer_is_a_package():
         layer_of(module_name(path))
     for layer in LAYERS[1:-1]:
         assert (PACKAGE / layer / "__init__.py").is_file(), layer
+
+
+def test_no_test_imports_a_private_name_of_recnb():
+    """Tests use what users can use: a private name may change without notice."""
+    tests = Path(__file__).resolve().parent
+    found = []
+    for path in tests.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("recnb"):
+                found += [f"{path.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                base = node.value
+                while isinstance(base, ast.Attribute):
+                    base = base.value
+                if isinstance(base, ast.Name) and base.id == "recnb":
+                    found.append(f"{path.name}: recnb...{node.attr}")
+    assert found == []
