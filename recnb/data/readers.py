@@ -181,24 +181,26 @@ def _records(text: str, sep: str, header: bool):
 def parse_lines(text: str, path: Path, sep: str, columns: dict[str, str], header: bool) -> ParsedTable:
     """The reference parser: every rule checked line by line; the first broken one is the error."""
     names, kinds = list(columns), list(columns.values())
-    values, numbers = [[] for _ in names], []
+    values: list[list[object]] = [[] for _ in names]
+    numbers: list[int] = []
     for number, line, fields in _records(text, sep, header):
         if len(fields) != len(names):
             raise _fail(path, number, line, f"{len(fields)} field{'s' * (len(fields) != 1)} where "
                         f"{len(names)} are expected", sep, columns)
         try:
-            for column, name, kind, value in zip(values, names, kinds, fields):
+            for column, name, kind, field in zip(values, names, kinds, fields):
+                value: object = field
                 if kind == "id":
-                    value = _whole_number(name, value)
+                    value = _whole_number(name, field)
                 elif kind == "number":
-                    value = _number(name, value)
-                elif kind == "text" and not value.strip():
+                    value = _number(name, field)
+                elif kind == "text" and not field.strip():
                     raise _BadField(f"the {name} is empty")
                 column.append(value)
         except _BadField as problem:
             raise _fail(path, number, line, str(problem), sep, columns) from None
         numbers.append(number)
-    dtypes = {"id": "int64", "number": "float64", "text": object, "any": object}
+    dtypes: dict[str, type | str] = {"id": "int64", "number": "float64", "text": object, "any": object}
     frame = pd.DataFrame({n: np.array(v, dtype=dtypes[k]) for n, k, v in zip(names, kinds, values)})
     return ParsedTable(frame, np.array(numbers, dtype=np.int64))
 
