@@ -3,8 +3,9 @@
 The package holds the code; the notebooks in ``notebooks/`` teach with it. It is
 organised by concept, in layers, each using only the ones below it:
 
-1. ``errors`` (the one base class, ``RecnbError``, of every error raised on purpose) and
-   ``config`` (data folder, run profile, seeds, file permissions): used by everything;
+1. ``errors`` (the one base class, ``RecnbError``, of every error raised on purpose),
+   ``config`` (data folder, run profile, seeds) and ``files`` (atomic writing with ordinary permissions):
+   used by everything;
 2. ``recnb.data``: releases, download, readers, the k-core filter, sequences, the split;
 3. ``recnb.evaluation``: metrics, the one evaluator for every model, analyses, the comparison table;
 4. ``recnb.models``: the baselines, SASRec, training and checkpoints, recommending;

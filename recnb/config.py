@@ -78,17 +78,6 @@ def display_path(path: str | os.PathLike, data_dir: str | os.PathLike | None = N
     return path.name
 
 
-def give_normal_permissions(path: str | os.PathLike) -> None:
-    """The mode a file (0666) or folder (0777) gets when created directly, less the umask.
-
-    ``tempfile`` makes private (0600/0700) files and folders; everything recnb
-    writes through one is renamed into place only after this.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~umask)
-
-
 @contextmanager
 def torch_threads(n: int) -> Iterator[None]:
     """Run a block with ``n`` torch threads and restore the previous count afterwards, even on error."""

@@ -176,7 +176,7 @@ def test_offline_error_says_where_to_put_the_archive(data_dir):
     assert f"{url}/ml-1m.zip" in message
     assert str(data_dir / "ml-1m" / "movies.dat") in message
     assert "RECNB_DATA_DIR" in message
-    assert not list(data_dir.glob("*.part"))
+    assert list(data_dir.iterdir()) == []
 
 
 def test_timeout_is_a_download_error(data_dir):

@@ -10,9 +10,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from recnb.config import give_normal_permissions  # noqa: E402
 from recnb.data.synthetic import write_synthetic_movielens  # noqa: E402
 from recnb.evaluation.comparison import save_figure, write_csv  # noqa: E402
+from recnb.files import give_normal_permissions  # noqa: E402
 
 
 @pytest.fixture

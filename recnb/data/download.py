@@ -6,7 +6,7 @@ are already in the data directory, so a machine without internet works as soon
 as someone puts the zip (or its unzipped folder) there by hand.
 
 Nothing here deletes or overwrites a file it did not create: a download goes to a
-``.part`` temporary file that becomes the archive only once it is complete and
+temporary file (:func:`recnb.files.atomic_file`) that becomes the archive only once it is complete and
 verified, and extraction never replaces a file that is already in place.
 """
 
@@ -26,9 +26,10 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
-from recnb.config import DATA_DIR_ENV, give_normal_permissions, resolve_data_dir
+from recnb.config import DATA_DIR_ENV, resolve_data_dir
 from recnb.data.releases import GROUPLENS_BASE_URL, Release, get_release
 from recnb.errors import ArchiveError, DownloadError
+from recnb.files import atomic_file
 
 CHUNK_SIZE = 1 << 20  # 1 MiB: small enough for a smooth progress bar, large enough to be fast.
 
@@ -177,7 +178,7 @@ def download_archive(
     """Download and verify ``release``'s zip into ``data_dir``; return the archive's path.
 
     The MD5 file is fetched first (it is tiny, and without it nothing can be
-    verified). The zip streams to a ``.part`` file in ``data_dir`` that is renamed
+    verified). The zip streams to a temporary file in ``data_dir`` that is renamed
     to the archive only after its size, zip integrity, members and MD5 check
     out; on any failure only that temporary file is removed.
     """
@@ -195,9 +196,8 @@ def download_archive(
         raise ArchiveError(f"Unusable checksum file {md5_url}: {exc}") from exc
 
     retry = "Nothing was saved; run again to retry."
-    part = tempfile.NamedTemporaryFile(dir=data_dir, delete=False, suffix=".part")
-    try:
-        with part:
+    with atomic_file(final) as part:  # renamed to the archive only once complete and verified
+        with open(part, "wb") as file:
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as response:
                     length = response.headers.get("Content-Length")
@@ -206,7 +206,7 @@ def download_archive(
                     desc = release.archive_name
                     with tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress) as bar:
                         while chunk := response.read(CHUNK_SIZE):
-                            part.write(chunk)
+                            file.write(chunk)
                             received += len(chunk)
                             bar.update(len(chunk))
             except http.client.IncompleteRead as exc:  # the connection closed early
@@ -216,15 +216,12 @@ def download_archive(
         if total is not None and received != total:
             raise ArchiveError(f"Download of {url} was truncated: got {received} of {total} bytes. {retry}")
         try:
-            verify_archive(Path(part.name), release, expected)
+            verify_archive(part, release, expected)
         except ArchiveError as exc:
             raise ArchiveError(f"Downloaded {url} but it failed verification: {exc}. {retry}") from exc
-        give_normal_permissions(part.name)  # NamedTemporaryFile makes it private
-        os.replace(part.name, final)
-    finally:
-        Path(part.name).unlink(missing_ok=True)  # no-op on success: already renamed
     # Cached beside the archive (md5sum format) so a later run can re-verify it offline.
-    Path(f"{final}.md5").write_text(f"{expected}  {release.archive_name}\n", encoding="ascii")
+    with atomic_file(f"{final}.md5") as temporary:
+        temporary.write_text(f"{expected}  {release.archive_name}\n", encoding="ascii")
     return final
 
 

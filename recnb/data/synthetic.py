@@ -16,13 +16,11 @@ only a reader that sorts by time recovers the planted order.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from recnb.config import give_normal_permissions
+from recnb.files import atomic_folder
 
 GENRES = ("Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "Thriller", "Animation")
 
@@ -84,9 +82,7 @@ def write_synthetic_movielens(folder: str | os.PathLike, *, n_users: int = 400, 
         for pos in rng.permutation(len(sequence)):  # file order is not time order, as in ratings.dat
             rows.append(f"{user}::{sequence[pos] + 1}::{int(rng.integers(1, 6))}::{times[pos]}")
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".synthetic-", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as staging:
         (staging / "ratings.dat").write_text("\n".join(rows) + "\n", encoding="latin-1")
         (staging / "movies.dat").write_text(
             "".join(f"{i + 1}::{t} ({y})::{GENRES[g]}\n" for i, (t, y, g) in enumerate(zip(titles, years, genres))),
@@ -98,8 +94,4 @@ def write_synthetic_movielens(folder: str | os.PathLike, *, n_users: int = 400, 
         (staging / "README").write_text(
             f"Synthetic MovieLens-style data written by recnb.data.synthetic (seed {seed}); not real ratings.\n"
         )
-        give_normal_permissions(staging)  # mkdtemp makes it private
-        os.replace(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return folder

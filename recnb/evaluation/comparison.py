@@ -11,7 +11,6 @@ through the scorer interface; fitting them is :func:`recnb.models.zoo.fit_models
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,11 +19,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from recnb.config import give_normal_permissions, repository_root
+from recnb.config import repository_root
 from recnb.data.sequences import item_counts
 from recnb.data.split import LeaveOneOutSplit, evaluation_inputs, pad_histories
 from recnb.evaluation.analysis import HEADLINE_METRICS, metrics_by_group
 from recnb.evaluation.evaluator import EvaluationResult, Model, _score_function, evaluate_split
+from recnb.files import atomic_file
 
 #: Display names, in the order the series introduces the models.
 MODEL_NAMES = {
@@ -95,39 +95,20 @@ def format_table(table: pd.DataFrame) -> str:
     return shown.to_string()
 
 
-def _publish(temporary: str, path: Path) -> None:
-    """Give a finished temporary file the usual permissions (mkstemp makes it private), then rename it."""
-    give_normal_permissions(temporary)
-    os.replace(temporary, path)
-
-
 def write_csv(table: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write ``table`` to ``path`` through a temporary file, so a failure never leaves half a file."""
+    """Write ``table`` to ``path`` atomically (:func:`recnb.files.atomic_file`): a failure never leaves half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="") as file:
-            table.to_csv(file, float_format="%.6f")
-        _publish(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as temporary:
+        table.to_csv(temporary, float_format="%.6f")
     return path
 
 
 def save_figure(figure, path: str | os.PathLike, dpi: int = 150) -> Path:
-    """Save a matplotlib figure to ``path`` atomically (temporary file, then rename)."""
+    """Save a matplotlib figure to ``path`` atomically, in the format its suffix names (``.png``, ``.pdf``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(handle)
-    try:
-        figure.savefig(temporary, dpi=dpi, bbox_inches="tight")
-        _publish(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    kind = path.suffix[1:] or figure.canvas.get_default_filetype()  # the temporary file is named .tmp
+    with atomic_file(path) as temporary:
+        figure.savefig(temporary, dpi=dpi, bbox_inches="tight", format=kind)
     return path
 
 

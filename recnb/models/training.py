@@ -12,7 +12,6 @@ import copy
 import math
 import os
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -26,11 +25,12 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from recnb import __version__
-from recnb.config import display_path, give_normal_permissions
+from recnb.config import display_path
 from recnb.data.sequences import SequenceData
 from recnb.data.split import LeaveOneOutSplit, SplitCheck, check_split, pad_histories, select_users, split_fingerprint
 from recnb.errors import CheckpointError, EmptyDatasetError, InvalidArgumentError, MissingDataError, SplitMismatchError
 from recnb.evaluation.evaluator import evaluate_split
+from recnb.files import atomic_file
 from recnb.models.sasrec import SASRec, SASRecConfig
 
 CHECKPOINT_FORMAT = "recnb-sasrec/1"
@@ -303,17 +303,9 @@ def run_fields(best_epoch: int, history: list[dict], training_state: dict) -> di
 
 
 def _save_atomically(payload: dict, path: Path) -> Path:
-    """torch.save to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        give_normal_permissions(temporary)  # mkstemp makes 0600; a checkpoint is an ordinary file
+    """torch.save through :func:`recnb.files.atomic_file`: a crash never leaves half a checkpoint."""
+    with atomic_file(path) as temporary:
         torch.save(payload, temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return path
 
 

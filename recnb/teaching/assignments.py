@@ -31,8 +31,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from recnb.config import display_path, give_normal_permissions, repository_root
+from recnb.config import display_path, repository_root
 from recnb.errors import DataFormatError, InvalidArgumentError, MissingDataError, MissingToolError
+from recnb.files import atomic_file, atomic_folder
 
 #: Text that only the instructor's versions hold: solution and hidden-test markers, model answers and rubrics.
 INSTRUCTOR_ONLY = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "Model answer.",
@@ -93,8 +94,8 @@ def build_release(out: str | os.PathLike, course: str | os.PathLike | None = Non
     with tempfile.TemporaryDirectory(prefix="recnb-release-") as work:
         work = Path(work)
         generated = _generate(course, assignments, work / "course")
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent)).resolve()
-        try:
+        with atomic_folder(out) as staging:
+            staging = staging.resolve()  # the wheel is built from another folder
             notebooks = []
             for assignment in assignments:
                 shutil.copytree(generated / assignment, staging / assignment)
@@ -102,13 +103,8 @@ def build_release(out: str | os.PathLike, course: str | os.PathLike | None = Non
             wheel = _build_wheel(root, staging, work / "project")
             _write_readme(course, staging, notebooks, wheel.name)
             _verify(staging, notebooks)
-            for path in (staging, *staging.rglob("*")):
-                give_normal_permissions(path)  # mkdtemp makes the folder private
             if out.is_dir():
                 out.rmdir()  # empty, checked above
-            os.replace(staging, out)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
     if zip_path is not None:
         _write_zip(out, zip_path)
     return Release(out, notebooks, out / wheel.name, zip_path)
@@ -213,14 +209,7 @@ def _verify(staging: Path, notebooks: list[Path]) -> None:
 
 def _write_zip(folder: Path, path: Path) -> None:
     """``folder`` as one zip, its files under ``folder``'s name, written beside and renamed into place."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_file(path) as temporary:
         with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for file in sorted(p for p in folder.rglob("*") if p.is_file()):
                 archive.write(file, (Path(folder.name) / file.relative_to(folder)).as_posix())
-        give_normal_permissions(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
