@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 
 from recnb.data import load_dataset  # noqa: E402
 from recnb.data.split import leave_one_out  # noqa: E402
-from recnb.models.training import load_checkpoint  # noqa: E402
+from recnb.models.checkpoints import load_checkpoint  # noqa: E402
 from recnb.models.zoo import default_checkpoint, fit_models  # noqa: E402
 from recnb.teaching.widgets import AttentionExplorer, RecommendationExplorer  # noqa: E402
 

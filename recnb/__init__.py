@@ -25,8 +25,9 @@ from recnb.data.sequences import SequenceData, load_dataset, read_dataset  # noq
 from recnb.data.split import LeaveOneOutSplit, evaluation_inputs, leave_one_out, pad_histories  # noqa: E402
 from recnb.evaluation.evaluator import EvaluationResult, evaluate, evaluate_split  # noqa: E402
 from recnb.models.baselines import AR2, FavouriteGenre, Hybrid, MarkovChain, Popularity  # noqa: E402
+from recnb.models.checkpoints import load_checkpoint  # noqa: E402
 from recnb.models.sasrec import SASRec, SASRecConfig, config_from_preset  # noqa: E402
-from recnb.models.training import TrainConfig, load_checkpoint, train_sasrec  # noqa: E402
+from recnb.models.training import TrainConfig, train_sasrec  # noqa: E402
 
 __all__ = [
     "AR2", "EvaluationResult", "FavouriteGenre", "Hybrid", "LeaveOneOutSplit", "MarkovChain", "Popularity",

@@ -53,8 +53,8 @@ def check_output_file(path: str, flag: str, example: str = "run.pt") -> None:
 
 def check_train_arguments(args: argparse.Namespace) -> None:
     """Every number and path of ``train`` checked before the data are read: nonsense never trains."""
+    from recnb.models.devices import choose_device
     from recnb.models.sasrec import PRESETS
-    from recnb.models.training import choose_device
 
     _seed(args.seed)
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
@@ -130,7 +130,7 @@ def _fit_baseline(args: argparse.Namespace, data, split):
 
 
 def _load_sasrec(args: argparse.Namespace, data, split):
-    from recnb.models.training import load_checkpoint
+    from recnb.models.checkpoints import load_checkpoint
 
     model, _ = load_checkpoint(args.checkpoint, data, split=split)  # refuses other items, or a moved split
     return model
@@ -138,7 +138,7 @@ def _load_sasrec(args: argparse.Namespace, data, split):
 
 def _check_checkpoint_argument(args: argparse.Namespace) -> None:
     """A missing, damaged or foreign checkpoint fails before the data are read, not after."""
-    from recnb.models.training import read_checkpoint_file
+    from recnb.models.checkpoints import read_checkpoint_file
 
     if args.model != "sasrec":
         _require(not args.checkpoint, f"--checkpoint applies only to --model sasrec, not {args.model}.")
@@ -195,8 +195,9 @@ def run_train(args: argparse.Namespace) -> int:
     from recnb.data.sequences import build_sequences, read_dataset
     from recnb.data.split import leave_one_out
     from recnb.evaluation.evaluator import evaluate_split
+    from recnb.models.checkpoints import save_checkpoint
     from recnb.models.sasrec import config_from_preset
-    from recnb.models.training import TrainConfig, save_checkpoint, train_sasrec
+    from recnb.models.training import TrainConfig, train_sasrec
 
     check_train_arguments(args)
     seed_everything(args.seed)
@@ -241,7 +242,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """Write an inference-only copy of a checkpoint (no optimizer state)."""
-    from recnb.models.training import export_checkpoint
+    from recnb.models.checkpoints import export_checkpoint
 
     check_output_file(args.output, "--output", example="sasrec_export.pt")
     if Path(args.output).exists() and not args.overwrite:
@@ -289,7 +290,7 @@ def run_compare(args: argparse.Namespace) -> int:
         save_figure,
         write_csv,
     )
-    from recnb.models.training import load_checkpoint
+    from recnb.models.checkpoints import load_checkpoint
     from recnb.models.zoo import default_checkpoint, fit_models
     from recnb.viz.comparison_plots import plot_comparison_chart
 

@@ -12,8 +12,9 @@ import torch
 from recnb.cli import main
 from recnb.data.split import leave_one_out
 from recnb.errors import CheckpointError
+from recnb.models.checkpoints import TRAINING_STATE
 from recnb.models.sasrec import config_from_preset
-from recnb.models.training import TRAINING_STATE, TrainConfig, train_sasrec
+from recnb.models.training import TrainConfig, train_sasrec
 
 EARLY_STOP = {"epochs": 8, "batch_size": 64, "lr": 1e-2, "patience": 1, "progress": False, "verbose": False}
 CLI_TRAIN = ["train", "--dataset", "synthetic", "--preset", "quick", "--max-len", "20", "--batch-size", "64",
@@ -177,7 +178,7 @@ def test_the_cli_saves_a_consistent_final_checkpoint_and_resumes_from_it(tmp_pat
 
 
 def test_the_committed_checkpoint_is_labelled_with_the_epoch_it_holds():
-    from recnb.models.training import read_checkpoint_file, resume_point
+    from recnb.models.checkpoints import read_checkpoint_file, resume_point
     from recnb.models.zoo import default_checkpoint
 
     payload = read_checkpoint_file(default_checkpoint())
@@ -194,7 +195,7 @@ def test_the_committed_checkpoint_is_labelled_with_the_epoch_it_holds():
     (30, 10, "epochs 31-40 are discarded. The run is set to 30 epochs: none is left to train."),
 ])
 def test_the_resume_line_says_what_becomes_of_the_epochs_after_the_stored_one(epochs, patience, says):
-    from recnb.models.training import describe_resume
+    from recnb.models.checkpoints import describe_resume
 
     line = describe_resume("run.pt", 30, 40, 0.17286, False, TrainConfig(epochs=epochs, patience=patience))
     assert line.startswith("Resuming run.pt from epoch 30, the best so far (validation NDCG@10 0.1729)")

@@ -24,7 +24,7 @@ from recnb.evaluation.comparison import (
     write_csv,
 )
 from recnb.evaluation.evaluator import evaluate_split
-from recnb.models.training import load_checkpoint
+from recnb.models.checkpoints import load_checkpoint
 from recnb.models.zoo import default_checkpoint, fit_models
 from recnb.viz.comparison_plots import (
     identical_columns,

@@ -116,7 +116,7 @@ def test_split_fingerprint_flags_moved_held_out_films_and_refuses_a_leaked_evalu
 
 def test_the_committed_checkpoint_was_trained_on_this_ml1m_split(ml1m, ml1m_split):
     from recnb.data.split import check_split
-    from recnb.models.training import load_checkpoint
+    from recnb.models.checkpoints import load_checkpoint
     from recnb.models.zoo import default_checkpoint
 
     _, payload = load_checkpoint(default_checkpoint(), ml1m, split=ml1m_split)
@@ -128,8 +128,9 @@ def _tiny_checkpoint(data, split, path: Path, record_split: bool = True) -> Path
     """An untrained quick SASRec saved for ``data`` (with ``split``'s fingerprint unless told not to)."""
     import torch
 
+    from recnb.models.checkpoints import save_checkpoint
     from recnb.models.sasrec import config_from_preset
-    from recnb.models.training import build_model, save_checkpoint
+    from recnb.models.training import build_model
 
     torch.manual_seed(0)
     config = config_from_preset("quick", data.n_items, len(data.genre_names), len(data.year_bucket_labels))
@@ -146,7 +147,7 @@ def test_load_checkpoint_for_split_evaluates_exactly_the_unchanged_users(synthet
     from recnb.data import build_sequences
     from recnb.data.readers import read_release
     from recnb.evaluation.evaluator import evaluate_split
-    from recnb.models.training import load_checkpoint_for_split
+    from recnb.models.checkpoints import load_checkpoint_for_split
 
     tied = _tie_the_last_three(synthetic_dir, tmp_path / "tied" / "synthetic")
     original = build_sequences(read_release("ml-1m", synthetic_dir), name="synthetic")
@@ -186,7 +187,7 @@ def test_load_checkpoint_for_split_refuses_when_no_user_is_unchanged(synthetic_d
     from recnb.data import build_sequences
     from recnb.data.readers import read_release
     from recnb.errors import SplitMismatchError
-    from recnb.models.training import load_checkpoint_for_split
+    from recnb.models.checkpoints import load_checkpoint_for_split
 
     original = build_sequences(read_release("ml-1m", synthetic_dir), name="synthetic")
     split = leave_one_out(original.sequences)

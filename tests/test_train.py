@@ -8,12 +8,12 @@ from recnb.data import build_sequences
 from recnb.data.readers import MovieLens, interactions_table, items_table
 from recnb.data.split import leave_one_out
 from recnb.evaluation.evaluator import evaluate_split
+from recnb.models.checkpoints import load_checkpoint
+from recnb.models.devices import make_scaler
 from recnb.models.sasrec import SASRec, config_from_preset
 from recnb.models.training import (
     TrainConfig,
     accumulate_gradients,
-    load_checkpoint,
-    make_scaler,
     optimizer_step,
     sequence_loss,
     train_sasrec,
@@ -214,7 +214,7 @@ def test_cosine_run_resumes_on_the_same_schedule(tmp_path):
 
 def test_export_drops_training_state_and_scores_the_same(tmp_path):
     from recnb.cli import main
-    from recnb.models.training import export_checkpoint
+    from recnb.models.checkpoints import export_checkpoint
 
     data = tiny_data()
     split = leave_one_out(data.sequences)
@@ -299,7 +299,7 @@ def test_checkpoints_are_ordinary_readable_files(tmp_path):
 
     data = tiny_data()
     model = SASRec(quick_config(data), data.item_genre, data.item_year_bucket)
-    from recnb.models.training import save_checkpoint
+    from recnb.models.checkpoints import save_checkpoint
 
     umask = os.umask(0o022)
     try:
@@ -315,7 +315,7 @@ def test_checkpoints_are_ordinary_readable_files(tmp_path):
 def test_damaged_or_foreign_checkpoint_files_give_one_clear_error(tmp_path):
     data = tiny_data()
     model = SASRec(quick_config(data), data.item_genre, data.item_year_bucket)
-    from recnb.models.training import export_checkpoint, save_checkpoint
+    from recnb.models.checkpoints import export_checkpoint, save_checkpoint
 
     good = save_checkpoint(tmp_path / "good.pt", model, data)
     empty = tmp_path / "empty.pt"
@@ -341,7 +341,7 @@ def test_resume_refuses_an_export_and_another_model(tmp_path):
     config = TrainConfig(epochs=1, batch_size=8, progress=False, verbose=False)
     path = tmp_path / "run.pt"
     train_sasrec(data, split, quick_config(data), config, checkpoint=path)
-    from recnb.models.training import export_checkpoint
+    from recnb.models.checkpoints import export_checkpoint
 
     exported = export_checkpoint(path, tmp_path / "exported.pt")
     with pytest.raises(ValueError, match="holds no training state"):
@@ -351,7 +351,7 @@ def test_resume_refuses_an_export_and_another_model(tmp_path):
 
 
 def test_choose_device_names_what_to_use_instead():
-    from recnb.models.training import choose_device
+    from recnb.models.devices import choose_device
 
     assert choose_device("cpu").type == "cpu" and choose_device("auto").type in ("cpu", "cuda", "mps")
     with pytest.raises(ValueError, match="is not a device"):

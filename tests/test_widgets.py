@@ -13,7 +13,7 @@ from recnb.data.readers import read_release
 from recnb.data.split import check_split, evaluation_inputs, leave_one_out
 from recnb.errors import ExplorerInputError
 from recnb.models.baselines import Popularity
-from recnb.models.training import load_checkpoint
+from recnb.models.checkpoints import load_checkpoint
 from recnb.models.zoo import default_checkpoint, fit_models
 from recnb.teaching.widgets import (
     AttentionExplorer,

@@ -32,14 +32,13 @@ def time_training_steps(dataset: str = "ml-1m", preset: str = "compact", amp: bo
     """
     from recnb.data.sequences import load_dataset
     from recnb.data.split import leave_one_out
+    from recnb.models.devices import make_scaler, peak_memory_mib
     from recnb.models.sasrec import config_from_preset
     from recnb.models.training import (
         accumulate_gradients,
         build_model,
         epoch_batches,
-        make_scaler,
         optimizer_step,
-        peak_memory_mib,
         training_tensors,
         trim_padding,
     )

@@ -21,7 +21,7 @@ import torch
 
 from recnb import __version__
 from recnb.config import DATA_DIR_ENV, display_path, resolve_data_dir
-from recnb.models.training import autocast_dtype, choose_device
+from recnb.models.devices import autocast_dtype, choose_device
 
 #: Packages whose versions the report lists, in this order (``recnb`` and ``torch`` come first).
 REPORTED_PACKAGES = ("numpy", "pandas", "matplotlib", "seaborn", "ipywidgets", "jupyterlab")
@@ -39,7 +39,7 @@ def package_version(name: str) -> str:
 
 
 def training_device() -> torch.device:
-    """The device training uses by default (:func:`~recnb.models.training.choose_device`): CUDA, else MPS, else CPU."""
+    """The device training uses by default (:func:`~recnb.models.devices.choose_device`): CUDA, else MPS, else CPU."""
     return choose_device("auto")
 
 

@@ -127,7 +127,7 @@ def load_sasrec_or_message(checkpoint, data, split: LeaveOneOutSplit | None = No
     or when the checkpoint records no split. A changed split does not stop the model
     loading: the explorers show it with :func:`split_warning`.
     """
-    from recnb.models.training import load_checkpoint
+    from recnb.models.checkpoints import load_checkpoint
 
     try:
         model, payload = load_checkpoint(checkpoint, data)
