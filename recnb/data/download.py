@@ -139,12 +139,12 @@ def extract_release(archive: Path, release: Release, dest: Path) -> None:
                 with zf.open(info) as src, open(target, "wb") as out:
                     shutil.copyfileobj(src, out, CHUNK_SIZE)
         dest.mkdir(parents=True, exist_ok=True)
-        for src in sorted(p for p in tmp.rglob("*") if p.is_file()):
-            target = dest / src.relative_to(tmp)
+        for extracted in sorted(p for p in tmp.rglob("*") if p.is_file()):
+            target = dest / extracted.relative_to(tmp)
             if target.exists():
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, target)
+            os.replace(extracted, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

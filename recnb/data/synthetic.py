@@ -39,7 +39,10 @@ def write_synthetic_movielens(folder: str | os.PathLike, *, n_users: int = 400, 
     rng = np.random.default_rng(seed)
 
     # Films: standalone titles, then franchises whose parts share a genre and come out in order.
-    titles, genres, years, franchises = [], [], [], []
+    titles: list[str] = []
+    genres: list[int] = []
+    years: list[int] = []
+    franchises: list[list[int]] = []
     for i in range(n_films):
         titles.append(f"Film {i + 1}")
         genres.append(int(rng.integers(len(GENRES))))
@@ -51,7 +54,7 @@ def write_synthetic_movielens(folder: str | os.PathLike, *, n_users: int = 400, 
             titles.append(f"Saga {f + 1}: Part {p + 1}")
             genres.append(genre)
             years.append(min(year + 2 * p, 2023))
-    genres, n_items = np.array(genres), len(titles)
+    genre_of, n_items = np.array(genres), len(titles)
     popularity = 1.0 / np.arange(1, n_items + 1) ** 0.8
     popularity = popularity[rng.permutation(n_items)]
     first_part = {chain[0]: chain for chain in franchises}
@@ -59,14 +62,15 @@ def write_synthetic_movielens(folder: str | os.PathLike, *, n_users: int = 400, 
     rows = []
     for user in range(1, n_users + 1):
         favourite = int(rng.integers(len(GENRES)))
-        length, seen, sequence = int(rng.integers(12, 45)), np.zeros(n_items, bool), []
+        length, seen = int(rng.integers(12, 45)), np.zeros(n_items, bool)
+        sequence: list[int] = []
         while len(sequence) < length and not seen.all():
             open_chains = [c for c in franchises if not seen[c[0]]]
             if open_chains and rng.random() < franchise_start:
                 chain = open_chains[int(rng.integers(len(open_chains)))]
                 picks = chain
             else:
-                pool = ~seen & ((genres == favourite) if rng.random() < genre_loyalty else True)
+                pool = ~seen & ((genre_of == favourite) if rng.random() < genre_loyalty else True)
                 pool &= ~np.isin(np.arange(n_items), [i for c in franchises for i in c[1:]])
                 if not pool.any():
                     break
