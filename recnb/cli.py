@@ -282,9 +282,10 @@ def run_compare(args: argparse.Namespace) -> int:
     from recnb.config import display_path, seed_everything
     from recnb.data.sequences import load_dataset
     from recnb.data.split import leave_one_out
+    from recnb.evaluation.analysis import results_table
     from recnb.evaluation.comparison import (
+        MODEL_NAMES,
         PUBLISHED,
-        comparison_table,
         evaluate_models,
         format_table,
         save_figure,
@@ -312,7 +313,7 @@ def run_compare(args: argparse.Namespace) -> int:
     seed_everything(args.seed)
     models = fit_models(data, split, sasrec=sasrec, alpha=args.alpha)
     results = evaluate_models(models, split, "test")
-    table = comparison_table(results)
+    table = results_table(results, names=MODEL_NAMES, relative_to="popularity")
     references = {"published SASRec": PUBLISHED["SASRec, full cross-entropy (RecSys 2023)"]["HR@10"]}
     ax = plot_comparison_chart(table, references=references,
                                title=f"HR@10 on {data.name} test: {split.n_users:,} users, full ranking over "

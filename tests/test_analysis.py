@@ -133,10 +133,24 @@ def test_results_table_and_its_markdown(synthetic, synthetic_split):
     assert lines[3].endswith("| 50.00% |") and lines[2].endswith("| – |")
 
 
-def test_top_items_are_the_best_unseen_items_in_order():
-    model = Popularity(6).fit([np.array([1, 2, 2, 3, 3, 3, 4])])  # popularity: 3 > 2 > 1 = 4 > 5 = 6
-    assert analysis.top_items(model, [2], k=3).tolist() == [3, 1, 4]  # 2 is seen; 1 and 4 tie: id order
-    assert analysis.top_items(model, [2], k=2, exclude_seen=False).tolist() == [3, 2]
+def test_results_table_names_rows_and_compares_with_a_reference_model(synthetic, synthetic_split):
+    results = {name: evaluate_split(model.fit(synthetic_split.train), synthetic_split)
+               for name, model in (("popularity", Popularity(synthetic.n_items)),
+                                   ("markov", MarkovChain(synthetic.n_items)))}
+    table = analysis.results_table(results, ["HR@10"], names={"markov": "Markov chain"}, relative_to="popularity")
+    assert list(table.index) == ["popularity", "Markov chain"]
+    assert list(table.columns) == ["HR@10", "HR@10 vs popularity"]
+    assert table.loc["popularity", "HR@10 vs popularity"] == 0
+    expected = results["markov"]["HR@10"] / results["popularity"]["HR@10"] - 1
+    assert table.loc["Markov chain", "HR@10 vs popularity"] == pytest.approx(expected)
+
+
+def test_hit_rate_at_k_counts_ranks_at_or_below_each_cutoff():
+    curves = analysis.hit_rate_at_k({"a": np.array([1, 3, 3, 8]), "b": np.array([2, 2])})
+    assert curves.index.tolist() == list(range(1, 9))               # up to the largest rank of any entry
+    assert curves["a"].tolist() == [0.25, 0.25, 0.75, 0.75, 0.75, 0.75, 0.75, 1.0]
+    assert curves["b"].tolist() == [0.0] + [1.0] * 7
+    assert analysis.hit_rate_at_k({"a": np.array([1, 3])}, max_k=2, names={"a": "A"})["A"].tolist() == [0.5, 0.5]
 
 
 def test_pair_support_counts_the_last_pair_and_is_zero_where_ar2_backs_off():

@@ -53,15 +53,6 @@ def test_rank_distribution_counts_every_user_and_reports_the_hit_rate():
     assert ax.get_title().startswith("toy: ") and "median 10" in ax.get_title()
 
 
-def test_hit_rate_curve_is_the_share_of_ranks_at_or_below_each_cutoff():
-    ax = bp.plot_hit_rate_curve({"a": np.array([1, 3, 3, 8]), "b": np.array([2, 2])}, k=3)
-    first, second = ax.get_lines()[:2]
-    np.testing.assert_array_equal(first.get_xdata(), np.arange(1, 9))
-    np.testing.assert_allclose(first.get_ydata(), [0.25, 0.25, 0.75, 0.75, 0.75, 0.75, 0.75, 1.0])
-    np.testing.assert_allclose(second.get_ydata(), [0.0, 1.0])
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a: HR@3 = 75.0%", "b: HR@3 = 100.0%"]
-
-
 def test_already_seen_draws_one_bar_per_title_with_its_share():
     titles = ["American Beauty (1999)", "Star Wars: Episode V - The Empire Strikes Back (1980)"]
     ax = bp.plot_already_seen(titles, [0.56, 0.49], max_title=30)

@@ -8,28 +8,27 @@ import torch
 from recnb.cli import main
 from recnb.data.sequences import item_counts
 from recnb.data.split import evaluation_inputs
+from recnb.evaluation.analysis import hit_rate_at_k, results_table
 from recnb.evaluation.comparison import (
+    MODEL_NAMES,
     PUBLISHED,
     PUBLISHED_SAMPLED,
-    comparison_table,
     evaluate_models,
     format_table,
     history_length_groups,
-    hit_rate_at_k,
+    identical_columns,
     metrics_by,
     protocol_comparison,
     recommendation_profile,
     target_popularity_groups,
-    top_k_items,
     write_csv,
 )
-from recnb.evaluation.evaluator import evaluate_split
+from recnb.evaluation.evaluator import evaluate_split, top_k
 from recnb.models.checkpoints import load_checkpoint
 from recnb.models.zoo import default_checkpoint, fit_models
 from recnb.viz.comparison_plots import (
-    identical_columns,
     plot_comparison_chart,
-    plot_hit_rate_at_k,
+    plot_hit_rate_curve,
     plot_metric_by_group,
     plot_protocol_ranks,
     plot_recommendation_profile,
@@ -54,7 +53,7 @@ def test_every_model_is_evaluated_on_the_same_users_and_sasrec_leads(ml1m_split,
     assert all(len(r.ranks) == ml1m_split.n_users for r in evaluated.values())
     # the hybrid's alpha was chosen on validation from the grid, not left at the class default
     assert models["hybrid"].alpha == pytest.approx(0.9)
-    table = comparison_table(evaluated)
+    table = results_table(evaluated, names=MODEL_NAMES, relative_to="popularity")
     assert table.index.tolist()[-1] == "SASRec"
     assert table["HR@10"].idxmax() == "SASRec" and table["NDCG@10"].idxmax() == "SASRec"
     assert table.loc["Popularity", "HR@10 vs popularity"] == 0
@@ -66,7 +65,7 @@ def test_every_model_is_evaluated_on_the_same_users_and_sasrec_leads(ml1m_split,
 
 def test_hit_rate_curves_and_groups_agree_with_the_ranks(ml1m, ml1m_split, results):
     _, evaluated = results
-    curves = hit_rate_at_k(evaluated, max_k=50)
+    curves = hit_rate_at_k(evaluated, max_k=50, names=MODEL_NAMES)
     assert curves.shape == (50, 6)
     assert (curves.diff().dropna() >= 0).all().all()  # HR@K never falls as K grows
     assert curves.loc[10, "SASRec"] == pytest.approx(evaluated["sasrec"].metrics["HR@10"])
@@ -89,7 +88,7 @@ def test_recommendation_profile_counts_what_models_show(ml1m, ml1m_split, result
     small = {name: models[name] for name in ("popularity", "markov")}
     profile = recommendation_profile(small, ml1m_split, ml1m.n_items)
     histories, _ = evaluation_inputs(ml1m_split, "test")
-    top = top_k_items(models["popularity"], histories, 10)
+    top = top_k(models["popularity"], histories, 10)
     assert top.shape == (ml1m_split.n_users, 10)
     assert not any(set(row) & set(h) for row, h in zip(top[:200], histories[:200]))  # seen items never shown
     counts = item_counts(ml1m_split.train, ml1m.n_items).numpy()
@@ -101,12 +100,12 @@ def test_recommendation_profile_counts_what_models_show(ml1m, ml1m_split, result
 
 def test_chart_has_one_labelled_bar_per_model(results):
     _, evaluated = results
-    table = comparison_table(evaluated)
+    table = results_table(evaluated, names=MODEL_NAMES, relative_to="popularity")
     ax = plot_comparison_chart(table, references={"published SASRec": PUBLISHED[next(iter(PUBLISHED))]["HR@10"]})
     assert len(ax.patches) == len(table)
     assert [t.get_text() for t in ax.texts if t.get_text().endswith("%")][:len(table)] == \
         [f"{v:.1%}" for v in table["HR@10"]]
-    plot_hit_rate_at_k(hit_rate_at_k(evaluated, 20))
+    plot_hit_rate_curve(hit_rate_at_k(evaluated, 20, names=MODEL_NAMES))
     plot_metric_by_group(pd.DataFrame({"A": [0.1, 0.2], "SASRec": [0.2, 0.3], "users": [5, 6]}, index=["x", "y"]))
     plot_recommendation_profile(pd.DataFrame({"coverage": [0.1, 0.5], "mean popularity": [900.0, 300.0]},
                                              index=["Popularity", "SASRec"]))
@@ -180,10 +179,20 @@ def test_sampled_protocol_inflates_every_model_and_reorders_two(ml1m_split, resu
     assert np.array_equal(evaluated["hybrid"].ranks, evaluated["markov"].ranks)
 
 
+def test_hit_rate_curve_on_a_log_scale_stops_each_curve_where_it_reaches_one():
+    ax = plot_hit_rate_curve(hit_rate_at_k({"a": np.array([1, 3, 3, 8]), "b": np.array([2, 2])}), k=3, log_x=True)
+    first, second = ax.get_lines()[:2]
+    np.testing.assert_array_equal(first.get_xdata(), np.arange(1, 9))
+    np.testing.assert_allclose(first.get_ydata(), [0.25, 0.25, 0.75, 0.75, 0.75, 0.75, 0.75, 1.0])
+    np.testing.assert_allclose(second.get_ydata(), [0.0, 1.0])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a: HR@3 = 75.0%", "b: HR@3 = 100.0%"]
+    assert ax.get_xscale() == "log"
+
+
 def test_identical_models_are_drawn_dashed_and_labelled():
     curves = pd.DataFrame({"A": [0.1, 0.2], "B": [0.1, 0.2], "C": [0.1, 0.3]}, index=[1, 2])
     assert identical_columns(curves) == {"B": "A"}
-    ax = plot_hit_rate_at_k(curves)
+    ax = plot_hit_rate_curve(curves)
     styles = {line.get_label(): line.get_linestyle() for line in ax.get_lines() if not line.get_label().startswith("_")}
     assert styles == {"A": "-", "B (= A)": "--", "C": "-"}
     ax = plot_metric_by_group(pd.DataFrame({"A": [0.1, 0.2], "B": [0.1, 0.2], "users": [5, 6]}, index=["x", "y"]))

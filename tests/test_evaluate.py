@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from recnb.evaluation.evaluator import evaluate, evaluate_split
+from recnb.errors import InvalidArgumentError
+from recnb.evaluation.evaluator import as_scorer, evaluate, evaluate_split, score_batches, top_columns, top_k
 from recnb.evaluation.metrics import metrics_from_ranks, ndcg
 from recnb.models.baselines import Popularity
 
@@ -157,3 +158,50 @@ def test_plain_function_is_a_model_and_max_len_limits_the_input():
 
     result = evaluate(last_item_lover, [np.array([1, 2, 3, 4])], [5], max_len=2)
     assert seen_widths == [2] and result.ranks.tolist() == [1]
+
+
+def test_as_scorer_takes_a_score_method_or_a_function_and_refuses_anything_else():
+    model = Popularity(4).fit([np.array([1, 2, 2])])
+    histories = torch.tensor([[0, 1]])
+    assert torch.equal(as_scorer(model)(histories), model.score(histories))
+
+    def constant(padded):
+        return torch.ones(len(padded), 5)
+
+    assert as_scorer(constant) is constant
+    with pytest.raises(InvalidArgumentError, match="not a model"):
+        as_scorer(42)
+
+
+def test_score_batches_covers_every_user_once_in_eval_mode_and_restores_training():
+    calls = []
+
+    class Dropout(torch.nn.Module):   # a torch module whose scores say whether it was in training mode
+        def score(self, padded):
+            calls.append((self.training, torch.is_grad_enabled()))
+            return torch.zeros(len(padded), 4)
+
+    model = Dropout().train()
+    histories = [np.array([1]), np.array([2, 3]), np.array([3]), np.array([1, 2, 3])]
+    batches = list(score_batches(model, histories, batch_size=3))
+    assert [(rows.start, rows.stop) for rows, _, _ in batches] == [(0, 3), (3, 4)]
+    assert batches[0][1].tolist() == [[0, 1], [2, 3], [0, 3]]        # whole histories, left-padded
+    assert calls == [(False, False), (False, False)] and model.training
+    with pytest.raises(ValueError, match="NaN"):
+        list(score_batches(lambda padded: torch.full((len(padded), 4), float("nan")), histories))
+
+
+def test_top_columns_breaks_ties_by_the_lower_column_and_skips_what_is_not_allowed():
+    scores = torch.tensor([[0.0, 2.0, 1.0, 2.0, 1.0, -torch.inf]])
+    allowed = torch.tensor([[False, True, True, False, True, True]])
+    assert top_columns(scores, 3, allowed).tolist() == [[1, 2, 4]]    # 1 alone at 2.0 (3 is not allowed), then 2 = 4
+    assert top_columns(scores, 6, allowed).tolist() == [[1, 2, 4, 5, -1, -1]]   # -inf last; no more: -1
+    assert top_columns(scores, 4).tolist() == [[1, 3, 2, 4]]
+
+
+def test_top_k_leaves_out_padding_and_seen_items_and_fills_with_padding():
+    model = Popularity(6).fit([np.array([1, 2, 2, 3, 3, 3, 4])])   # popularity: 3 > 2 > 1 = 4 > 5 = 6
+    assert top_k(model, [np.array([2])], 3).tolist() == [[3, 1, 4]]   # 2 is seen; 1 and 4 tie: id order
+    assert top_k(model, [np.array([2])], 2, exclude_seen=False).tolist() == [[3, 2]]
+    items, scores = top_k(model, [np.array([1, 2, 3, 4, 5])], 3, with_scores=True)
+    assert items.tolist() == [[6, 0, 0]] and scores[0, 1] == -np.inf

@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 
 from recnb.data.preprocess import kcore_filter  # noqa: E402
 from recnb.data.readers import read_release  # noqa: E402
+from recnb.data.sequences import item_interaction_counts, top_share  # noqa: E402
 from recnb.viz import data_plots as plots  # noqa: E402
 
 
@@ -46,14 +47,14 @@ def test_interactions_per_user_is_a_log_histogram_of_every_user(synthetic):
 
 
 def test_item_interaction_counts_and_top_share():
-    counts = plots.item_interaction_counts([np.array([1, 2, 2]), np.array([2, 3])])
+    counts = item_interaction_counts([np.array([1, 2, 2]), np.array([2, 3])])
     np.testing.assert_array_equal(counts, [1, 3, 1])
     # 10 items, the top 10 % is one item with 10 of 19 interactions
-    assert plots.top_share([1] * 9 + [10], 0.1) == pytest.approx(10 / 19)
+    assert top_share([1] * 9 + [10], 0.1) == pytest.approx(10 / 19)
 
 
 def test_item_popularity_draws_the_sorted_counts_and_annotates_the_head_share(synthetic):
-    counts = plots.item_interaction_counts(synthetic)
+    counts = item_interaction_counts(synthetic)
     assert len(counts) == synthetic.n_items and counts.sum() == synthetic.n_interactions
     ax = plots.plot_item_popularity(counts)
     assert ax.get_yscale() == "log"

@@ -2,9 +2,11 @@
 
 import html
 import unicodedata
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -12,8 +14,10 @@ from recnb.data import build_sequences
 from recnb.data.readers import read_release
 from recnb.data.split import check_split, evaluation_inputs, leave_one_out
 from recnb.errors import ExplorerInputError
+from recnb.evaluation.evaluator import top_k
 from recnb.models.baselines import Popularity
 from recnb.models.checkpoints import load_checkpoint
+from recnb.models.recommend import recommend_items
 from recnb.models.zoo import default_checkpoint, fit_models
 from recnb.teaching.widgets import (
     AttentionExplorer,
@@ -278,3 +282,33 @@ def test_the_attention_explorer_reads_typed_ids_the_same_way(ml1m, ml1m_split, s
         assert explorer.user_id is None and explorer.message and explorer.matrix.shape == (0, 0)
     else:
         assert explorer.user_id == expected and explorer.message == "" and explorer.matrix.shape == (5, 5)
+
+
+def test_tied_scores_give_one_top_k_everywhere(synthetic):
+    """The tie rule (higher score first, then the lower item id) is the same in the evaluator's top_k, recommend
+    and the recommendation explorer; the attention explorer orders tied weights the same way (older film first)."""
+    split = leave_one_out(synthetic.sequences)
+    tiers = torch.arange(synthetic.n_items + 1) % 3   # three scores for the whole catalogue: ties everywhere
+
+    def tied(padded):
+        return tiers.float().expand(len(padded), -1)
+
+    explorer = RecommendationExplorer(synthetic, split, {"tied": tied}, k=10)
+    history = explorer.histories[explorer.position]
+    candidates = [i for i in range(1, synthetic.n_items + 1) if i not in set(history.tolist())]
+    expected = sorted(candidates, key=lambda i: (-int(tiers[i]), i))[:10]
+    assert top_k(tied, [history], 10)[0].tolist() == expected
+    assert recommend_items(tied, synthetic, history, 10)["item_id"].tolist() == expected
+    assert explorer.recommendations["tied"]["item_id"].tolist() == expected
+
+    class UniformAttention(torch.nn.Module):   # every position attends equally to all it may see: all tied
+        config = SimpleNamespace(n_layers=1, n_heads=1, max_len=200)
+
+        def forward(self, padded, return_attention=False):
+            weights = torch.ones(padded.shape[1], padded.shape[1]).tril()
+            return None, [(weights / weights.sum(1, keepdim=True))[None, None]]
+
+    attention = AttentionExplorer(UniformAttention(), synthetic, split)
+    length = len(attention.items)
+    assert length > 8
+    assert attention.top_attended["positions back"].tolist() == list(range(length - 1, length - 9, -1))

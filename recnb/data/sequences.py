@@ -166,3 +166,23 @@ def item_counts(sequences: list[np.ndarray], n_items: int) -> torch.Tensor:
     counts = np.bincount(flat, minlength=n_items + 1).astype(np.float32)
     counts[0] = 0.0
     return torch.from_numpy(counts)
+
+
+def item_interaction_counts(data_or_sequences) -> np.ndarray:
+    """Interactions of every item id 1..N (index 0 of the result is item 1), from the sequences.
+
+    Integers, for tables and figures; a SequenceData gives every id up to ``n_items``, plain
+    sequences up to the largest id they hold. (:func:`item_counts` is the float tensor models use.)
+    """
+    sequences = getattr(data_or_sequences, "sequences", data_or_sequences)
+    n_items = getattr(data_or_sequences, "n_items", None)
+    flat = np.concatenate(sequences)
+    counts = np.bincount(flat, minlength=(n_items or int(flat.max())) + 1)
+    return counts[1:]
+
+
+def top_share(counts, top_fraction: float = 0.1) -> float:
+    """Share of all interactions that goes to the most popular ``top_fraction`` of items (at least one item)."""
+    ordered = np.sort(np.asarray(counts))[::-1]
+    top = max(1, int(np.ceil(top_fraction * len(ordered))))
+    return float(ordered[:top].sum() / ordered.sum())

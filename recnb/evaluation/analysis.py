@@ -1,11 +1,10 @@
-"""Small analyses the baseline notebooks (02 to 05) run on evaluation results: tables, not pictures.
+"""Tables from evaluation results: tie bounds, metrics by group of users, the results table, HR@K curves.
 
-The pictures of the same notebooks are in :mod:`recnb.viz.baseline_plots`. Every
-function here returns plain numbers, arrays or DataFrames, so it can be tested
-without drawing and reused in later notebooks.
+The pictures are in :mod:`recnb.viz`. Every function here returns plain numbers,
+arrays or DataFrames, so it can be tested without drawing and reused in any notebook.
 
->>> sweep = alpha_sweep(data.n_items, split, [0.0, 0.5, 1.0], which="valid")  # choose on validation ...
->>> alpha = choose_alpha(sweep)                                              # ... then test once
+>>> results_table({"popularity": popularity, "markov": markov}, relative_to="popularity")
+>>> hit_rate_at_k({"popularity": popularity, "markov": markov})       # HR@K for every K, one column each
 """
 
 from __future__ import annotations
@@ -18,8 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from recnb.data.split import pad_histories
-from recnb.evaluation.evaluator import EvaluationResult, candidate_mask, full_ranks
+from recnb.evaluation.evaluator import EvaluationResult, candidate_mask, full_ranks, score_batches
 from recnb.evaluation.metrics import metrics_from_ranks
 
 #: The three figures the series reports for every model.
@@ -39,18 +37,14 @@ def tie_rank_bounds(scorer, histories: list[np.ndarray], targets, batch_size: in
     -------
     pessimistic, optimistic : int arrays of shape (U,)
     """
-    score = scorer.score if hasattr(scorer, "score") else scorer
     targets = np.asarray(targets, dtype=np.int64)
     pessimistic, optimistic = [], []
-    with torch.inference_mode():
-        for begin in range(0, len(targets), batch_size):
-            full = pad_histories(histories[begin:begin + batch_size])
-            batch_targets = torch.as_tensor(targets[begin:begin + batch_size])
-            scores = score(full)
-            allowed = candidate_mask(full, batch_targets, scores.shape[1], mask_seen)
-            target_scores = scores.gather(1, batch_targets[:, None])
-            pessimistic.append(full_ranks(scores, batch_targets, allowed))
-            optimistic.append(1 + ((scores > target_scores) & allowed).sum(1))
+    for rows, padded, scores in score_batches(scorer, histories, batch_size):
+        batch_targets = torch.as_tensor(targets[rows], device=scores.device)
+        allowed = candidate_mask(padded, batch_targets, scores.shape[1], mask_seen)
+        target_scores = scores.gather(1, batch_targets[:, None])
+        pessimistic.append(full_ranks(scores, batch_targets, allowed).cpu())
+        optimistic.append(1 + ((scores > target_scores) & allowed).sum(1).cpu())
     return torch.cat(pessimistic).numpy(), torch.cat(optimistic).numpy()
 
 
@@ -92,23 +86,6 @@ def _cutoffs(metric: str) -> tuple[int, ...]:
     raise ValueError(f"Unknown metric {metric!r}: use HR@K, NDCG@K, MRR@K or MRR.")
 
 
-def top_items(model, history, k: int = 10, exclude_seen: bool = True) -> np.ndarray:
-    """The ``k`` item ids ``model`` ranks highest for one history, best first (what a user would be shown).
-
-    Seen items are left out, as the evaluator leaves them out (``exclude_seen``);
-    equal scores are ordered by item id.
-    """
-    history = np.asarray(history, dtype=np.int64)
-    score = model.score if hasattr(model, "score") else model
-    with torch.no_grad():
-        scores = score(pad_histories([history]))[0].double().clone()
-    scores[0] = -np.inf  # padding
-    if exclude_seen:
-        scores[torch.from_numpy(history)] = -np.inf
-    order = torch.sort(-scores, stable=True).indices  # stable: ties in id order
-    return order[:k].numpy()
-
-
 # ----------------------------------------------------------------------------- items and genres
 def items_matching(items: pd.DataFrame, pattern: str) -> pd.DataFrame:
     """Title (and year) of the items whose title matches a regular expression, ignoring case, by item id.
@@ -140,15 +117,46 @@ def sparse_bytes(matrix: torch.Tensor) -> int:
     return int(sum(p.numel() * p.element_size() for p in parts))
 
 
-def results_table(results: Mapping[str, EvaluationResult], metrics: Sequence[str] = HEADLINE_METRICS,
+def results_table(results: Mapping[str, EvaluationResult], metrics: Sequence[str] = HEADLINE_METRICS, *,
+                  names: Mapping[str, str] | None = None, relative_to: str | None = None,
                   reference: Mapping[str, float] | None = None,
                   reference_name: str = "reported HR@10") -> pd.DataFrame:
-    """One row per model, one column per metric; with ``reference``, a column of figures reported elsewhere."""
-    table = pd.DataFrame({name: {m: r.metrics[m] for m in metrics} for name, r in results.items()}).T
+    """The one results table: a row per model (or protocol), a column per metric.
+
+    Parameters
+    ----------
+    names : mapping, optional
+        Row labels for the keys of ``results`` (keys it lacks keep their own), e.g.
+        :data:`recnb.evaluation.comparison.MODEL_NAMES`.
+    relative_to : key of ``results``, optional
+        Adds ``HR@10 vs <its label, lower case>``: ``HR@10 / HR@10(relative_to) - 1``, so 3.0 means
+        four times as many users find their next film in the top 10 (NaN when its HR@10 is 0).
+    reference : mapping of key of ``results`` -> figure, optional
+        Adds a column ``reference_name`` of figures reported elsewhere (NaN where none).
+    """
+    label = {key: (names or {}).get(key, key) for key in results}
+    table = pd.DataFrame({label[key]: {m: r.metrics[m] for m in metrics} for key, r in results.items()}).T
     table.index.name = "model"
+    if relative_to is not None and relative_to in results:
+        base = results[relative_to].metrics["HR@10"]
+        table[f"HR@10 vs {label[relative_to].lower()}"] = table["HR@10"] / base - 1 if base > 0 else np.nan
     if reference is not None:
-        table[reference_name] = [reference.get(name, np.nan) for name in table.index]
+        table[reference_name] = [reference.get(key, np.nan) for key in results]
     return table
+
+
+def hit_rate_at_k(results: Mapping[str, EvaluationResult | np.ndarray], max_k: int | None = None, *,
+                  names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """HR@K for every K = 1..``max_k``: one column per entry of ``results`` (evaluation results, or ranks).
+
+    ``max_k`` defaults to the largest rank of any entry, where every curve has reached 1.
+    ``names`` relabels the columns as in :func:`results_table`.
+    """
+    ranks = {(names or {}).get(key, key): np.asarray(getattr(r, "ranks", r)) for key, r in results.items()}
+    largest = max_k if max_k is not None else max(int(r.max()) for r in ranks.values())
+    cutoffs = np.arange(1, largest + 1)
+    return pd.DataFrame({label: np.searchsorted(np.sort(r), cutoffs, side="right") / len(r)
+                         for label, r in ranks.items()}, index=pd.Index(cutoffs, name="K"))
 
 
 def markdown_table(table: pd.DataFrame, percent: Sequence[str] = (), digits: int = 4) -> str:

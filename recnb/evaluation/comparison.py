@@ -5,7 +5,7 @@ through the scorer interface; fitting them is :func:`recnb.models.zoo.fit_models
 
 >>> models = fit_models(data, split, sasrec=load_checkpoint(default_checkpoint(), data)[0])  # recnb.models
 >>> results = evaluate_models(models, split)          # one evaluator, full ranking, test split
->>> comparison_table(results)                          # HR@10, NDCG@10, MRR, change against popularity
+>>> results_table(results, names=MODEL_NAMES, relative_to="popularity")   # recnb.evaluation.analysis
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from recnb.config import repository_root
 from recnb.data.sequences import item_counts
-from recnb.data.split import LeaveOneOutSplit, evaluation_inputs, pad_histories
-from recnb.evaluation.analysis import HEADLINE_METRICS, metrics_by_group
-from recnb.evaluation.evaluator import EvaluationResult, Model, _score_function, evaluate_split
+from recnb.data.split import LeaveOneOutSplit, evaluation_inputs
+from recnb.evaluation.analysis import metrics_by_group
+from recnb.evaluation.evaluator import EvaluationResult, Model, evaluate_split, top_k
 from recnb.files import atomic_file
 
 #: Display names, in the order the series introduces the models.
@@ -69,21 +68,6 @@ def display_name(name: str) -> str:
     return MODEL_NAMES.get(name, name)
 
 
-def comparison_table(results: Mapping[str, EvaluationResult], reference: str = "popularity",
-                     metrics: Sequence[str] = HEADLINE_METRICS) -> pd.DataFrame:
-    """One row per model: the metrics, and HR@10's relative change against ``reference``.
-
-    ``HR@10 vs popularity`` is ``HR@10 / HR@10(popularity) - 1``: 3.0 means four times
-    as many users find their next film in the top 10.
-    """
-    table = pd.DataFrame({display_name(n): {m: r.metrics[m] for m in metrics} for n, r in results.items()}).T
-    table.index.name = "model"
-    if reference in results:
-        base = results[reference].metrics["HR@10"]
-        table[f"HR@10 vs {display_name(reference).lower()}"] = table["HR@10"] / base - 1 if base > 0 else np.nan
-    return table
-
-
 def format_table(table: pd.DataFrame) -> str:
     """The table as fixed-width text for a terminal: metrics with 4 decimals, changes as signed percentages."""
     shown = table.copy().astype(object)
@@ -113,13 +97,6 @@ def save_figure(figure, path: str | os.PathLike, dpi: int = 150) -> Path:
 
 
 # ----------------------------------------------------------------------------- beyond one number
-def hit_rate_at_k(results: Mapping[str, EvaluationResult], max_k: int = 50) -> pd.DataFrame:
-    """HR@K for K = 1..``max_k``: one column per model (display names), indexed by K."""
-    cutoffs = np.arange(1, max_k + 1)
-    return pd.DataFrame({display_name(n): [(r.ranks <= k).mean() for k in cutoffs] for n, r in results.items()},
-                        index=pd.Index(cutoffs, name="K"))
-
-
 #: Bins of history length (items before the test target) and their labels.
 LENGTH_BINS = (0, 50, 100, 200, 400, np.inf)
 
@@ -157,22 +134,6 @@ def metrics_by(results: Mapping[str, EvaluationResult], groups: np.ndarray, labe
     return metrics_by_group({display_name(n): r.ranks for n, r in results.items()}, groups, metric, order=labels)
 
 
-def top_k_items(model: Model, histories: list[np.ndarray], k: int = 10, batch_size: int = 1024) -> np.ndarray:
-    """(U, k) item ids each model would show: highest scores, seen items and padding left out."""
-    score = _score_function(model)
-    if getattr(model, "training", False):
-        model.eval()
-    rows = []
-    with torch.inference_mode():
-        for begin in range(0, len(histories), batch_size):
-            full = pad_histories(histories[begin:begin + batch_size])
-            scores = score(full).double()
-            scores[:, 0] = -np.inf
-            scores.scatter_(1, full, -np.inf)  # seen items (and padding again, harmlessly)
-            rows.append(scores.topk(k, dim=1).indices)
-    return torch.cat(rows).numpy()
-
-
 def recommendation_profile(models: Mapping[str, Model], split: LeaveOneOutSplit, n_items: int, k: int = 10,
                            which: str = "test", head_share: float = 0.1) -> pd.DataFrame:
     """What each model shows its users, beyond accuracy.
@@ -189,7 +150,7 @@ def recommendation_profile(models: Mapping[str, Model], split: LeaveOneOutSplit,
     is_head[list(head)] = True
     rows = {}
     for name, model in models.items():
-        top = top_k_items(model, histories, k)
+        top = top_k(model, histories, k)
         distinct = np.unique(top)
         rows[display_name(name)] = {
             "coverage": len(distinct) / n_items,
@@ -201,6 +162,22 @@ def recommendation_profile(models: Mapping[str, Model], split: LeaveOneOutSplit,
     table["distinct items"] = table["distinct items"].astype(int)
     table.index.name = "model"
     return table
+
+
+def identical_columns(table: pd.DataFrame) -> dict[str, str]:
+    """Columns equal, value for value, to an earlier column: ``{later: earlier}``.
+
+    Two models with identical results draw one line over the other; the comparison's
+    figures draw the later one dashed and say so in its label.
+    """
+    same: dict[str, str] = {}
+    columns = list(table.columns)
+    for i, later in enumerate(columns):
+        for earlier in columns[:i]:
+            if earlier not in same and table[later].equals(table[earlier]):
+                same[later] = earlier
+                break
+    return same
 
 
 def protocol_comparison(results_full: Mapping[str, EvaluationResult],

@@ -3,7 +3,13 @@
 A *model* is anything that, given a batch of histories as a left-padded
 ``(B, L)`` LongTensor of item ids (0 = padding), returns a ``(B, N + 1)`` tensor
 of scores for every item id (column 0, padding, is ignored). It can be an
-object with a ``score(histories)`` method or a plain function.
+object with a ``score(histories)`` method or a plain function; :func:`as_scorer` turns
+either into the function every part of recnb calls, and :func:`score_batches` is the one
+loop that scores histories batch by batch.
+
+One tie rule for every list shown (:func:`top_columns`, used by :func:`top_k`, by
+``recnb.models.recommend`` and by the explorers): higher score first, equal scores by
+the lower item id, padding and (by default) seen items never listed.
 
 Two protocols:
 
@@ -17,7 +23,8 @@ Two protocols:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, Union
 
@@ -60,20 +67,124 @@ class EvaluationResult:
         return f"EvaluationResult({self.protocol}, {len(self.ranks):,} users: {head}; {self.seconds:.2f} s)"
 
 
-def _score_function(model: Model) -> Callable[[torch.Tensor], torch.Tensor]:
-    return model.score if hasattr(model, "score") else model
+def as_scorer(model: Model) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``model`` as a function of a (B, L) batch of left-padded histories that returns (B, N + 1) scores.
+
+    Its ``score`` method, or the model itself when it is a plain function: every part of recnb that
+    scores goes through here, so whatever the evaluator accepts works everywhere.
+    """
+    if hasattr(model, "score"):
+        return model.score
+    if callable(model):
+        return model
+    raise InvalidArgumentError(f"{type(model).__name__} is not a model: give an object with a "
+                               "score(histories) method, or a function of the histories.")
 
 
-def candidate_mask(histories: torch.Tensor, targets: torch.Tensor, n_columns: int,
+@contextmanager
+def _scoring(model: Model) -> Iterator[None]:
+    """Score without gradients and, for a torch module, in eval mode (no dropout), put back as it was after."""
+    was_training = getattr(model, "training", False) is True
+    if was_training:
+        model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        if was_training:
+            model.train()
+
+
+def score_batches(model: Model, histories: Sequence[np.ndarray], batch_size: int = 512, *,
+                  max_len: int | None = None, device: str | torch.device | None = None, progress: bool = False,
+                  desc: str = "Scoring") -> Iterator[tuple[slice, torch.Tensor, torch.Tensor]]:
+    """Score ``histories`` ``batch_size`` users at a time: the one batch loop of recnb.
+
+    Yields ``(rows, padded, scores)`` per batch: ``rows``, the slice of ``histories`` scored;
+    ``padded``, those whole histories left-padded to (B, L) on the scores' device (what a
+    seen-item mask needs); ``scores``, the model's (B, N + 1). The model sees the last
+    ``max_len`` items only (all with None), moved to ``device`` if given; it is scored without
+    gradients and, if it is a torch module, in eval mode, restored after each batch.
+
+    Raises ValueError for scores of the wrong shape or with NaN.
+    """
+    score = as_scorer(model)
+    starts = range(0, len(histories), batch_size)
+    for begin in tqdm(starts, desc=desc, disable=not progress, leave=False):
+        rows = slice(begin, min(begin + batch_size, len(histories)))
+        padded = pad_histories(histories[rows])
+        model_input = padded if max_len is None else padded[:, -max_len:]
+        if device is not None:
+            model_input = model_input.to(device)
+        with _scoring(model):
+            scores = score(model_input)
+        _check_scores(scores, len(padded))
+        yield rows, padded.to(scores.device), scores
+
+
+def candidate_mask(histories: torch.Tensor, targets: torch.Tensor | None, n_columns: int,
                    mask_seen: bool = True) -> torch.Tensor:
     """Which item ids may be ranked: never padding; not items in the history (if ``mask_seen``);
-    always the target itself, even when the user saw it before."""
+    always the target itself (where ``targets`` are given), even when the user saw it before."""
     allowed = torch.ones(len(histories), n_columns, dtype=torch.bool, device=histories.device)
     if mask_seen:
         allowed.scatter_(1, histories, False)
     allowed[:, 0] = False
-    allowed.scatter_(1, targets[:, None], True)
+    if targets is not None:
+        allowed.scatter_(1, targets[:, None], True)
     return allowed
+
+
+def top_columns(scores: torch.Tensor, k: int, allowed: torch.Tensor | None = None) -> torch.Tensor:
+    """The columns of each row's ``k`` highest scores, best first, by recnb's one tie rule.
+
+    **The tie rule**: a higher score comes first; equal scores come in column order, the
+    lower item id (or position) first; a column that is not ``allowed`` never appears.
+    A row with fewer than ``k`` allowed columns ends in -1. Every top K of the series (the
+    evaluator's :func:`top_k`, :func:`recnb.models.recommend.recommend`, the explorers of
+    notebook 09) is this function, so the same scores always give the same list.
+    """
+    if allowed is None:
+        allowed = torch.ones_like(scores, dtype=torch.bool)
+    order = torch.sort(scores.masked_fill(~allowed, -torch.inf), dim=1, descending=True, stable=True).indices
+    if (torch.isneginf(scores) & allowed).any():   # an allowed -inf sorts among the excluded: put it before them
+        excluded_first = (~allowed.gather(1, order)).to(torch.uint8)
+        order = order.gather(1, torch.sort(excluded_first, dim=1, stable=True).indices)
+    order = order[:, :k]
+    top = torch.where(allowed.gather(1, order), order, -1)
+    if top.shape[1] < k:   # more places than columns
+        top = torch.cat([top, top.new_full((len(top), k - top.shape[1]), -1)], dim=1)
+    return top
+
+
+def top_k(model: Model, histories: Sequence[np.ndarray], k: int = 10, *, exclude_seen: bool = True,
+          batch_size: int = 1024, with_scores: bool = False):
+    """The ``k`` item ids ``model`` ranks highest for each history: what each user would be shown.
+
+    Padding is never listed, nor (with ``exclude_seen``, as in the evaluation) the items in the
+    history; ties follow :func:`top_columns` (higher score first, then the lower item id). A user
+    with fewer than ``k`` items left gets 0 (padding) in the places that remain.
+
+    Returns
+    -------
+    (U, k) int64 array of item ids, best first; with ``with_scores``, also the (U, k) float64 scores
+    (-inf in the places filled with 0).
+    """
+    if k < 1:
+        raise InvalidArgumentError("k must be at least 1.")
+    items, values = [], []
+    for _, padded, scores in score_batches(model, histories, batch_size):
+        allowed = candidate_mask(padded, None, scores.shape[1], mask_seen=exclude_seen)
+        top = top_columns(scores, k, allowed)
+        found = top >= 0
+        top = torch.where(found, top, 0)
+        items.append(top.cpu())
+        if with_scores:
+            values.append(scores.double().gather(1, top).masked_fill(~found, -torch.inf).cpu())
+    ids = torch.cat(items).numpy() if items else np.zeros((0, k), dtype=np.int64)
+    if not with_scores:
+        return ids
+    return ids, (torch.cat(values).numpy() if values else np.zeros((0, k)))
 
 
 def full_ranks(scores: torch.Tensor, targets: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
@@ -159,49 +270,33 @@ def evaluate(model: Model, histories: list[np.ndarray], targets, *, ks=DEFAULT_K
         raise ValueError(f"{len(histories)} histories but {len(targets)} targets: give one target per history.")
     if len(targets) and targets.min() < 1:
         raise ValueError("Targets must be real item ids (1..N); 0 is padding.")
-    score = _score_function(model)
-    was_training = getattr(model, "training", None)
-    if was_training:
-        model.eval()
     ranks = []
     start = time.perf_counter()
-    try:
-        with torch.inference_mode():
-            batches = range(0, len(targets), batch_size)
-            for begin in tqdm(batches, desc=f"Evaluating ({protocol})", disable=not progress, leave=False):
-                end = begin + batch_size
-                batch_histories = histories[begin:end]
-                full = pad_histories(batch_histories)
-                model_input = full if max_len is None else full[:, -max_len:]
-                if device is not None:
-                    full, model_input = full.to(device), model_input.to(device)
-                scores = score(model_input)
-                batch_targets = torch.as_tensor(targets[begin:end], device=scores.device)
-                _check_scores(scores, len(batch_histories), int(batch_targets.max()))
-                allowed = candidate_mask(full.to(scores.device), batch_targets, scores.shape[1], mask_seen)
-                if protocol == "full":
-                    batch_ranks = full_ranks(scores, batch_targets, allowed)
-                else:
-                    users = torch.arange(begin, begin + len(batch_histories), device=scores.device)
-                    batch_ranks = sampled_ranks(scores, batch_targets, allowed, users, n_negatives, seed)
-                ranks.append(batch_ranks.cpu())
-    finally:
-        if was_training:
-            model.train()
+    batches = score_batches(model, histories, batch_size, max_len=max_len, device=device, progress=progress,
+                            desc=f"Evaluating ({protocol})")
+    for rows, padded, scores in batches:
+        batch_targets = torch.as_tensor(targets[rows], device=scores.device)
+        if int(batch_targets.max()) >= scores.shape[1]:
+            raise ValueError(
+                f"The model scores {scores.shape[1]} item ids but a target has id {int(batch_targets.max())}: "
+                "was it built for another data set or another filter setting?"
+            )
+        allowed = candidate_mask(padded, batch_targets, scores.shape[1], mask_seen)
+        if protocol == "full":
+            batch_ranks = full_ranks(scores, batch_targets, allowed)
+        else:
+            users = torch.arange(rows.start, rows.stop, device=scores.device)
+            batch_ranks = sampled_ranks(scores, batch_targets, allowed, users, n_negatives, seed)
+        ranks.append(batch_ranks.cpu())
     ranks_array = torch.cat(ranks).numpy() if ranks else np.zeros(0, dtype=np.int64)
     name = "full ranking" if protocol == "full" else f"sampled ({n_negatives} negatives, seed {seed})"
     return EvaluationResult(metrics_from_ranks(ranks_array, ks), ranks_array, name,
                             time.perf_counter() - start, {"mask_seen": mask_seen, "ks": tuple(ks)})
 
 
-def _check_scores(scores: torch.Tensor, batch: int, max_target: int) -> None:
+def _check_scores(scores: torch.Tensor, batch: int) -> None:
     if scores.dim() != 2 or scores.shape[0] != batch:
         raise ValueError(f"The model returned scores of shape {tuple(scores.shape)}; expected ({batch}, N + 1).")
-    if max_target >= scores.shape[1]:
-        raise ValueError(
-            f"The model scores {scores.shape[1]} item ids but a target has id {max_target}: "
-            "was it built for another data set or another filter setting?"
-        )
     if torch.isnan(scores).any():
         raise ValueError("The model returned NaN scores; check its inputs and weights.")
 

@@ -11,12 +11,10 @@ import difflib
 
 import numpy as np
 import pandas as pd
-import torch
 
 from recnb.data.sequences import SequenceData
-from recnb.data.split import pad_histories
 from recnb.errors import InvalidArgumentError, UnknownFilmError
-from recnb.evaluation.evaluator import Model, _score_function
+from recnb.evaluation.evaluator import Model, top_k
 
 
 def find_items(data: SequenceData, films) -> np.ndarray:
@@ -69,19 +67,18 @@ def recommend(model: Model, data: SequenceData, history, k: int = 10, exclude_se
 
 def recommend_items(model: Model, data: SequenceData, items: np.ndarray, k: int = 10,
                     exclude_seen: bool = True) -> pd.DataFrame:
-    """:func:`recommend` for a history already given as item ids (1..N, oldest first)."""
+    """:func:`recommend` for a history already given as item ids (1..N, oldest first).
+
+    The list is :func:`recnb.evaluation.evaluator.top_k`'s, so its tie rule: a higher score first,
+    equal scores by the lower item id. Fewer than ``k`` rows when fewer films are left to show.
+    """
     items = np.asarray(items, dtype=np.int64)
-    if getattr(model, "training", False):
-        model.eval()
-    with torch.no_grad():
-        scores = _score_function(model)(pad_histories([items]))[0].double().cpu().clone()
-    scores[0] = float("-inf")
-    if exclude_seen:
-        scores[torch.as_tensor(items)] = float("-inf")
-    top = scores.topk(min(k, int(torch.isfinite(scores).sum()))).indices.numpy()
+    top, scores = top_k(model, [items], k, exclude_seen=exclude_seen, with_scores=True)
+    shown = top[0] != 0
+    top, scores = top[0][shown], scores[0][shown]
     table = data.items.loc[top, ["title", "year", "genres"]].copy()
     table.insert(0, "movielens_id", data.item_ids[top])
-    table["score"] = scores[top].numpy()
+    table["score"] = scores
     table.index = pd.RangeIndex(1, len(top) + 1, name="rank")
     table.insert(0, "item_id", top)
     return table

@@ -15,10 +15,10 @@ import pandas as pd
 import torch
 
 from recnb.config import repository_root
-from recnb.data.split import LeaveOneOutSplit, evaluation_inputs, pad_histories
+from recnb.data.split import LeaveOneOutSplit, evaluation_inputs
 from recnb.errors import MissingDataError
 from recnb.evaluation.analysis import HEADLINE_METRICS
-from recnb.evaluation.evaluator import Model, candidate_mask, full_ranks
+from recnb.evaluation.evaluator import Model, candidate_mask, full_ranks, score_batches
 from recnb.evaluation.metrics import metrics_from_ranks
 from recnb.models.baselines import BASELINES, MarkovChain, make_baseline
 
@@ -77,18 +77,19 @@ def alpha_sweep(n_items: int, split: LeaveOneOutSplit, alphas: Sequence[float], 
     if not alphas or any(not 0.0 <= a <= 1.0 for a in alphas):
         raise ValueError(f"alphas must be a non-empty list of weights in [0, 1]; got {alphas}.")
     markov = MarkovChain(n_items).fit(split.train)
+
+    def chain_scores(padded: torch.Tensor) -> torch.Tensor:
+        last = padded[:, -1:]  # (B, 1): the chain reads only the last item
+        return markov.score(last) if tie_break else markov.next_item_probabilities(last[:, 0])
+
     histories, targets = evaluation_inputs(split, which)
     ranks: dict[float, list[torch.Tensor]] = {a: [] for a in alphas}
-    with torch.inference_mode():
-        for begin in range(0, len(targets), batch_size):
-            full = pad_histories(histories[begin:begin + batch_size])
-            batch_targets = torch.as_tensor(targets[begin:begin + batch_size])
-            last = full[:, -1:]  # (B, 1): the chain reads only the last item
-            markov_scores = markov.score(last) if tie_break else markov.next_item_probabilities(last[:, 0])
-            allowed = candidate_mask(full, batch_targets, markov_scores.shape[1])  # seen items: whole history
-            for alpha in alphas:  # the same expression as Hybrid._score, so the same floating-point scores
-                scores = alpha * markov_scores + (1.0 - alpha) * markov.popularity[None, :]
-                ranks[alpha].append(full_ranks(scores, batch_targets, allowed))
+    for rows, padded, markov_scores in score_batches(chain_scores, histories, batch_size):
+        batch_targets = torch.as_tensor(targets[rows])
+        allowed = candidate_mask(padded, batch_targets, markov_scores.shape[1])  # seen items: whole history
+        for alpha in alphas:  # the same expression as Hybrid._score, so the same floating-point scores
+            scores = alpha * markov_scores + (1.0 - alpha) * markov.popularity[None, :]
+            ranks[alpha].append(full_ranks(scores, batch_targets, allowed))
     rows = [metrics_from_ranks(torch.cat(ranks[a]).numpy()) for a in alphas]
     missing = [m for m in metrics if m not in rows[0]]
     if missing:

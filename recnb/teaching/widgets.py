@@ -29,7 +29,7 @@ from IPython.display import display
 from recnb.data.split import LeaveOneOutSplit, SplitCheck, check_split, evaluation_inputs, pad_histories
 from recnb.errors import ExplorerInputError, InvalidArgumentError
 from recnb.evaluation.comparison import display_name
-from recnb.evaluation.evaluator import Model
+from recnb.evaluation.evaluator import Model, top_columns
 from recnb.models.recommend import recommend_items
 from recnb.viz.baseline_plots import shorten
 
@@ -194,8 +194,10 @@ class _Explorer:
 class RecommendationExplorer(_Explorer):
     """Choose a user (by id, or via a film in their history); see their timeline and each model's top K.
 
-    ``models`` maps names (``"markov"``, ``"sasrec"``, ...) to fitted models. The
-    held-out test film is marked ★ wherever a model ranks it in its top K.
+    ``models`` maps names (``"markov"``, ``"sasrec"``, ...) to fitted models. Each list is
+    :func:`recnb.models.recommend.recommend_items`'s, so equal scores follow the evaluator's tie rule
+    (the lower item id first) as everywhere else. The held-out test film is marked ★ wherever a
+    model ranks it in its top K.
 
     ``split_check`` (from :func:`recnb.data.split.check_split` on this ``split``) says
     whether the ``"sasrec"`` model was trained on another split. If so, its lists
@@ -444,7 +446,7 @@ class AttentionExplorer(_Explorer):
         self.status.value = ("".join(_error_html(w) for w in (self.warning, self.user_split_note) if w)
                              + "".join(_note_html(n) for n in notes))
         last = weights[-1]                                        # the query that makes the recommendation
-        order = np.argsort(-last, kind="stable")[: min(8, length)]
+        order = top_columns(torch.from_numpy(last)[None], min(8, length))[0].numpy()   # ties: the older film first
         self.top_attended = pd.DataFrame({
             "positions back": length - 1 - order,
             "title": self.data.titles(self.items[order]),

@@ -96,27 +96,6 @@ def plot_rank_distribution(ranks, k: int = 10, n_candidates: int | None = None, 
     return ax
 
 
-def plot_hit_rate_curve(ranks_by_label: Mapping[str, np.ndarray], k: int = 10, ax=None):
-    """HR@K for every K at once: the share of users whose held-out item ranks at K or better.
-
-    One curve per entry of ``ranks_by_label`` (e.g. models or protocols), x on a
-    log scale; the legend gives each curve's value at the dotted K.
-    """
-    ax = axes_or_new(ax, (7, 3.8))
-    for label, ranks in ranks_by_label.items():
-        ranks = np.asarray(ranks)
-        cutoffs = np.arange(1, int(ranks.max()) + 1)
-        share = np.searchsorted(np.sort(ranks), cutoffs, side="right") / len(ranks)
-        ax.plot(cutoffs, share, label=f"{label}: HR@{k} = {(ranks <= k).mean():.1%}")
-    ax.axvline(k, color="black", linestyle=":", linewidth=1)
-    ax.set_xscale("log")
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set(xlabel="K (log scale)", ylabel="HR@K: users with rank ≤ K", ylim=(0, 1.02),
-           title=f"Hit rate at every cut-off (dotted: K = {k})")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
-    return ax
-
-
 def plot_already_seen(titles: Sequence[str], shares, ax=None, max_title: int = 36):
     """Horizontal bars: the share of users who have already seen each item (e.g. the most popular ones).
 
@@ -314,7 +293,7 @@ def plot_state_support(totals_by_label: Mapping[str, np.ndarray], ax=None):
 
 
 __all__ = [
-    "plot_already_seen", "plot_alpha_sweep", "plot_genre_votes", "plot_hit_rate_curve", "plot_metric_discounts",
+    "plot_already_seen", "plot_alpha_sweep", "plot_genre_votes", "plot_metric_discounts",
     "plot_model_comparison", "plot_rank_distribution", "plot_state_space", "plot_state_support",
     "plot_transition_heatmap", "shorten",
 ]

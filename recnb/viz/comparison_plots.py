@@ -1,4 +1,5 @@
-"""The figures of the final comparison (notebook 08 and ``python -m recnb compare``).
+"""The figures of the final comparison (notebook 08 and ``python -m recnb compare``), and the series' one
+HR@K curve (:func:`plot_hit_rate_curve`, notebooks 02, 04 and 08).
 
 Like the other plot modules, each function takes plain tables (from
 :mod:`recnb.evaluation.comparison`), draws, and returns the Axes without showing it.
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import PercentFormatter
 
+from recnb.evaluation.comparison import identical_columns
 from recnb.viz.data_plots import PALETTE, axes_or_new
 
 #: SASRec is drawn in its own colour in every comparison figure; the baselines share a grey-blue.
@@ -46,22 +48,6 @@ def plot_comparison_chart(table: pd.DataFrame, metric: str = "HR@10",
     return ax
 
 
-def identical_columns(table: pd.DataFrame) -> dict[str, str]:
-    """Columns equal, value for value, to an earlier column: ``{later: earlier}``.
-
-    Two models with identical results draw one line over the other; the plots
-    below draw the later one dashed and say so in its label.
-    """
-    same: dict[str, str] = {}
-    columns = list(table.columns)
-    for i, later in enumerate(columns):
-        for earlier in columns[:i]:
-            if earlier not in same and table[later].equals(table[earlier]):
-                same[later] = earlier
-                break
-    return same
-
-
 def _plot_lines(ax, x, table: pd.DataFrame, columns, **options) -> None:
     """One line per column; a column identical to an earlier one is dashed on top of it, labelled as equal."""
     same = identical_columns(table[list(columns)])
@@ -72,19 +58,39 @@ def _plot_lines(ax, x, table: pd.DataFrame, columns, **options) -> None:
                 linewidth=2.4 if column.startswith("SASRec") else 1.5, **options)
 
 
-def plot_hit_rate_at_k(curves: pd.DataFrame, mark_k: int = 10, ax=None):
-    """HR@K against K, one line per model (columns of ``curves``, from
-    :func:`~recnb.evaluation.comparison.hit_rate_at_k`).
+def plot_hit_rate_curve(curves: pd.DataFrame, k: int = 10, ax=None, log_x: bool | None = None):
+    """HR@K against K, one line per column of ``curves`` (from :func:`recnb.evaluation.analysis.hit_rate_at_k`),
+    dotted at ``k``: the series' one HR@K figure.
 
-    A model whose curve equals an earlier model's is drawn dashed over it.
+    Two scales for two questions (``log_x``; by default log when K runs past 100):
+
+    - log K, over the whole range of ranks (notebooks 02 and 04): how each curve climbs to 1
+      (it stops there) across the catalogue; the legend, below, gives each curve's HR@``k``;
+    - linear K, over lists a person would read (notebook 08, ``max_k=50``): the models in the
+      comparison's colours (SASRec highlighted), a curve equal to an earlier one dashed over it.
     """
-    ax = axes_or_new(ax, (10, 4.2))
-    _plot_lines(ax, curves.index, curves, list(curves.columns))
-    ax.axvline(mark_k, color="black", linestyle=":", linewidth=1)
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.set(xlabel="K: length of the list shown", ylabel="HR@K", xlim=(1, curves.index.max()), ylim=(0, None),
-           title=f"Hit rate at every list length (dotted: K = {mark_k})")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # outside: no curve hidden
+    log_x = bool(curves.index.max() > 100) if log_x is None else log_x
+    ax = axes_or_new(ax, (7, 3.8) if log_x else (10, 4.2))
+    if log_x:
+        for label in curves.columns:
+            values = curves[label].to_numpy(dtype=float)
+            reached = np.flatnonzero(values >= 1.0)
+            end = int(reached[0]) + 1 if len(reached) else len(values)   # no flat line at 1 after that
+            ax.plot(curves.index[:end], values[:end], label=f"{label}: HR@{k} = {curves[label].get(k, np.nan):.1%}")
+    else:
+        _plot_lines(ax, curves.index, curves, list(curves.columns))
+    ax.axvline(k, color="black", linestyle=":", linewidth=1)
+    if log_x:
+        ax.set_xscale("log")
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set(xlabel="K (log scale)", ylabel="HR@K: users with rank ≤ K", ylim=(0, 1.02),
+               title=f"Hit rate at every cut-off (dotted: K = {k})")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
+    else:
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        ax.set(xlabel="K: length of the list shown", ylabel="HR@K", xlim=(1, curves.index.max()), ylim=(0, None),
+               title=f"Hit rate at every list length (dotted: K = {k})")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # outside: no curve hidden
     return ax
 
 

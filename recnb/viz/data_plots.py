@@ -21,6 +21,8 @@ import seaborn as sns
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
+from recnb.data.sequences import item_interaction_counts, top_share
+
 if TYPE_CHECKING:
     from recnb.data.readers import MovieLens
     from recnb.data.sequences import SequenceData
@@ -68,22 +70,6 @@ def _lengths(data_or_lengths) -> np.ndarray:
     return np.asarray(sequences, dtype=np.int64)
 
 
-def item_interaction_counts(data_or_sequences) -> np.ndarray:
-    """Interactions of every item id 1..N (index 0 of the result is item 1), from the sequences."""
-    sequences = getattr(data_or_sequences, "sequences", data_or_sequences)
-    n_items = getattr(data_or_sequences, "n_items", None)
-    flat = np.concatenate(sequences)
-    counts = np.bincount(flat, minlength=(n_items or int(flat.max())) + 1)
-    return counts[1:]
-
-
-def top_share(counts, top_fraction: float = 0.1) -> float:
-    """Share of all interactions that goes to the most popular ``top_fraction`` of items."""
-    ordered = np.sort(np.asarray(counts))[::-1]
-    top = max(1, int(np.ceil(top_fraction * len(ordered))))
-    return float(ordered[:top].sum() / ordered.sum())
-
-
 # ----------------------------------------------------------------------------- the data set
 def plot_interactions_per_user(data_or_lengths, ax=None):
     """Histogram of how many interactions each user has, on a log scale, with the median marked."""
@@ -103,7 +89,7 @@ def plot_item_popularity(counts, ax=None, top_fraction: float = 0.1):
     """The long tail: items sorted by interactions (log y), with the share the top items take.
 
     ``counts`` is one count per item, or a SequenceData (counted with
-    :func:`item_interaction_counts`).
+    :func:`recnb.data.sequences.item_interaction_counts`).
     """
     if hasattr(counts, "sequences"):
         counts = item_interaction_counts(counts)
