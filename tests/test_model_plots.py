@@ -8,7 +8,6 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -168,24 +167,6 @@ def test_plot_parameter_counts_draws_every_part_of_every_preset():
     assert " none" in [t.get_text() for t in fig.axes[0].texts]
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()][0] == "item embedding"  # first part on top
     assert fig.axes[0].get_ylim()[0] > fig.axes[0].get_ylim()[1]
-
-
-# ----------------------------------------------------------------------------- training curves
-def test_plot_loss_curves_draws_one_line_per_run():
-    histories = {
-        "causal": pd.DataFrame({"epoch": [1, 2, 3], "loss": [7.5, 6.9, 6.4], "valid_NDCG@10": [0.02, 0.04, 0.05]}),
-        "leaky": pd.DataFrame({"epoch": [1, 2, 3], "loss": [7.4, 4.0, 1.2], "valid_NDCG@10": [0.02, 0.01, 0.01]}),
-    }
-    ax = model_plots.plot_loss_curves(histories)
-    lines = ax.get_lines()
-    assert len(lines) == 2
-    np.testing.assert_array_equal(lines[1].get_ydata(), [7.4, 4.0, 1.2])
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["causal (last: 6.4)", "leaky (last: 1.2)"]
-    ax = model_plots.plot_loss_curves(histories, column="valid_NDCG@10")
-    assert ax.get_ylabel() == "valid NDCG@10"
-    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), [0.02, 0.04, 0.05])
-    with pytest.raises(ValueError, match="no column"):
-        model_plots.plot_loss_curves(histories, column="test_HR@10")
 
 
 def diagram_texts(config) -> list[str]:

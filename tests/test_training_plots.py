@@ -28,6 +28,25 @@ def test_training_history_has_three_panels_and_marks_the_best_epoch():
     assert metric_axes.get_lines()[-1].get_xdata()[0] == 2
 
 
+def test_training_history_of_several_runs_draws_one_line_per_run_on_one_panel():
+    histories = {
+        "causal": pd.DataFrame({"epoch": [1, 2, 3], "loss": [7.5, 6.9, 6.4], "valid_NDCG@10": [0.02, 0.04, 0.05]}),
+        "leaky": pd.DataFrame({"epoch": [1, 2, 3], "loss": [7.4, 4.0, 1.2], "valid_NDCG@10": [0.02, 0.01, 0.01]}),
+    }
+    ax = plot_training_history(histories, "loss")
+    lines = ax.get_lines()
+    assert len(lines) == 2
+    np.testing.assert_array_equal(lines[1].get_ydata(), [7.4, 4.0, 1.2])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["causal (last: 6.4)", "leaky (last: 1.2)"]
+    ax = plot_training_history(histories, column="valid_NDCG@10")
+    assert ax.get_ylabel() == "valid NDCG@10"
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), [0.02, 0.04, 0.05])
+    with pytest.raises(ValueError, match="no column"):
+        plot_training_history(histories, column="test_HR@10")
+    with pytest.raises(ValueError, match="give column="):
+        plot_training_history(histories)
+
+
 def test_precision_comparison_bars():
     table = pd.DataFrame({"preset": ["compact", "compact"], "precision": ["fp32", "bf16 autocast"],
                           "seconds_per_epoch": [30.0, 42.0], "peak_memory_mib": [900.0, 700.0]})

@@ -4,8 +4,10 @@
   and the series' style (``set_style``, ``PALETTE``);
 - ``baseline_plots``: metrics, ranks and the baselines of notebooks 02 to 05;
 - ``model_plots``: SASRec's embeddings, masks, attention and diagram;
-- ``training_plots``: training curves, number formats, precision and the learning-rate schedule;
-- ``comparison_plots``: the comparison of notebook 08 and ``python -m recnb compare``.
+- ``training_plots``: training curves (one run's panels, or several runs side by side), number formats,
+  precision and the learning-rate schedule;
+- ``comparison_plots``: the HR@K curve of every notebook, and the comparison of notebook 08 and
+  ``python -m recnb compare``.
 
 Import rule: ``recnb.viz`` may use ``recnb.data``, ``recnb.evaluation`` and ``recnb.models``, never
 ``recnb.teaching`` or the command line.

@@ -1,5 +1,5 @@
-"""The figures of the SASRec notebooks (06 onwards): the block diagram, embeddings, masks, attention, parameters,
-training curves.
+"""The figures of the SASRec notebooks (06 onwards): the block diagram, embeddings, masks, attention, parameters
+(training curves are :func:`recnb.viz.training_plots.plot_training_history`).
 
 Like :mod:`recnb.viz.data_plots` (whose style and colours they share), every function
 takes plain data or a model, draws, and returns the Axes (or the Figure, for
@@ -13,12 +13,10 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import seaborn as sns
 import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import FancyBboxPatch, Patch
-from matplotlib.ticker import MaxNLocator
 
 from recnb.models.sasrec import attention_mask
 from recnb.viz import data_plots as plots
@@ -224,25 +222,6 @@ def plot_parameter_counts(counts_by_preset: Mapping[str, Mapping[str, int]]):
         ax.set(xlabel="parameters", title=f"{preset}: {total:,} parameters")
     axes[0, 0].invert_yaxis()  # the first part at the top (the panels share the y axis: invert once)
     return fig
-
-
-# ----------------------------------------------------------------------------- training
-def plot_loss_curves(histories: Mapping[str, pd.DataFrame], column: str = "loss", ax=None,
-                     title: str | None = None):
-    """One curve per run of a training history (``train_sasrec``'s ``history`` or any table with an
-    ``epoch`` column): the training loss by default, or any other ``column`` such as ``"valid_NDCG@10"``."""
-    ax = axes_or_new(ax, (6.5, 3.8))
-    for (label, history), marker in zip(histories.items(), "osD^v<>"):
-        if column not in history:
-            raise ValueError(f"{label!r} has no column {column!r}; it has {list(history.columns)}.")
-        epochs = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
-        values = history[column].to_numpy()
-        ax.plot(epochs, values, marker=marker, label=f"{label} (last: {values[-1]:.3g})")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ylabel = "training loss (cross-entropy per position)" if column == "loss" else column.replace("_", " ")
-    ax.set(xlabel="epoch", ylabel=ylabel, title=title or ("Training loss" if column == "loss" else ylabel))
-    ax.legend()
-    return ax
 
 
 # ----------------------------------------------------------------------------- the whole model

@@ -6,13 +6,27 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
+from recnb.errors import InvalidArgumentError
 from recnb.models.training import epoch_batches, learning_rate_factor
-from recnb.viz.data_plots import set_style
+from recnb.viz.data_plots import axes_or_new, set_style
 
 
-def plot_training_history(history: pd.DataFrame, title: str | None = None):
-    """Three panels over epochs: training loss, validation NDCG@10 and HR@10, and the learning rate."""
+def plot_training_history(history, column: str | None = None, ax=None, title: str | None = None):
+    """Training curves over epochs: the series' one training-curve figure.
+
+    - ``history`` one run (``train_sasrec``'s history, a checkpoint's ``"history"``) and no ``column``:
+      a Figure of three panels, the training loss, validation NDCG@10 and HR@10 (dotted: the best
+      epoch, the one kept) and the learning rate (when recorded);
+    - ``column`` (``"loss"``, ``"valid_NDCG@10"``, ...) and ``history`` a mapping of run name -> history
+      (or one history): one Axes (``ax`` or a new one), one line per run, each labelled with its last
+      value, for runs side by side. A history without an ``epoch`` column is numbered 1, 2, ...
+    """
+    if column is not None:
+        return _plot_runs({"run": history} if isinstance(history, pd.DataFrame) else history, column, ax, title)
+    if not isinstance(history, pd.DataFrame):
+        raise InvalidArgumentError("Several runs go on one panel: give column= (e.g. 'loss').")
     set_style()
     panels = [("loss", "training loss (cross-entropy)")]
     panels.append((["valid_NDCG@10", "valid_HR@10"], "validation metric"))
@@ -33,6 +47,22 @@ def plot_training_history(history: pd.DataFrame, title: str | None = None):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _plot_runs(histories, column: str, ax, title: str | None):
+    """One panel of :func:`plot_training_history`: ``column`` of each run, one line per run."""
+    ax = axes_or_new(ax, (6.5, 3.8))
+    for (label, history), marker in zip(histories.items(), "osD^v<>"):
+        if column not in history:
+            raise InvalidArgumentError(f"{label!r} has no column {column!r}; it has {list(history.columns)}.")
+        epochs = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
+        values = history[column].to_numpy()
+        ax.plot(epochs, values, marker=marker, label=f"{label} (last: {values[-1]:.3g})")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ylabel = "training loss (cross-entropy per position)" if column == "loss" else column.replace("_", " ")
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title or ("Training loss" if column == "loss" else ylabel))
+    ax.legend()
+    return ax
 
 
 def plot_number_lines(limits: pd.DataFrame, marks: dict[str, float] | None = None,
