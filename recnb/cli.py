@@ -188,14 +188,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Train SASRec, print one line per epoch, save the best checkpoint, report test metrics."""
-    from dataclasses import asdict
-
+    """Train SASRec, print one line per epoch and the test metrics; train_sasrec writes the checkpoint."""
     from recnb.config import seed_everything
     from recnb.data.sequences import build_sequences, read_dataset
     from recnb.data.split import leave_one_out
-    from recnb.evaluation.evaluator import evaluate_split
-    from recnb.models.checkpoints import save_checkpoint
     from recnb.models.sasrec import config_from_preset
     from recnb.models.training import TrainConfig, train_sasrec
 
@@ -221,21 +217,17 @@ def run_train(args: argparse.Namespace) -> int:
         warmup_epochs=args.warmup_epochs, bucket_by_length=not args.no_bucketing,
         all_windows=args.all_windows, loss=args.loss)
     print(f"{data}; preset {args.preset}: {model_config}")
-    started = time.perf_counter()
     if Path(args.checkpoint).exists() and not args.overwrite and args.resume != args.checkpoint:
         raise InvalidArgumentError(f"{args.checkpoint} already exists. Pass --resume {args.checkpoint} to continue it, "
                          "--overwrite to replace it, or another --checkpoint path.")
-    result = train_sasrec(data, split, model_config, train_config, checkpoint=args.checkpoint, resume=args.resume)
-    minutes = (time.perf_counter() - started) / 60
-    test = evaluate_split(result.model, split, "test", batch_size=1024).metrics
-    # the best epoch's weights and training state, labelled with that epoch, and the history of every epoch run
-    save_checkpoint(
-        args.checkpoint, result.model, data, split=split, metrics={"valid": result.best_valid, "test": test},
-        **result.run_fields(), train_config=asdict(train_config),
-        command=" ".join(["python -m recnb", *sys.argv[1:]]) if args.record_command else None,
-        train_minutes=minutes, peak_memory_mib=result.peak_memory_mib)
+    command = " ".join(["python -m recnb", *sys.argv[1:]]) if args.record_command else None
+    # the checkpoint: the best epoch's weights and training state, labelled with that epoch, the history of every
+    # epoch run, and at the end the test metrics, minutes, peak memory and command
+    result = train_sasrec(data, split, model_config, train_config, checkpoint=args.checkpoint, resume=args.resume,
+                          command=command)
+    test = result.test
     print(f"Best epoch {result.best_epoch} (valid NDCG@10 {result.best_valid['NDCG@10']:.4f}); "
-          f"{minutes:.1f} min; peak memory {result.peak_memory_mib:.0f} MiB; checkpoint {args.checkpoint}")
+          f"{result.minutes:.1f} min; peak memory {result.peak_memory_mib:.0f} MiB; checkpoint {args.checkpoint}")
     print(f"Test: Hit Rate @ 10: {test['HR@10']:.4f} | NDCG@10: {test['NDCG@10']:.4f} | MRR: {test['MRR']:.4f}")
     return 0
 

@@ -55,6 +55,9 @@ def test_train_then_evaluate_sasrec_and_refuse_to_overwrite(tmp_path, capsys):
                  "--no-progress", "--record-command", "--schedule", "cosine"]) == 0
     out = capsys.readouterr().out
     assert out.count("| Valid NDCG@10:") == 2 and "Test: Hit Rate @ 10:" in out
+    stored = torch.load(checkpoint, weights_only=True)
+    assert f"Test: Hit Rate @ 10: {stored['metrics']['test']['HR@10']:.4f} |" in out  # printed what it stored
+    assert stored["command"].startswith("python -m recnb") and stored["train_minutes"] > 0
     assert main(["evaluate", "--model", "sasrec", "--checkpoint", str(checkpoint), *common, "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)["metrics"]
     assert f"{metrics['HR@10']:.4f}" in out  # the stored test figure is reproduced

@@ -152,6 +152,24 @@ def test_checkpoint_round_trip_resume_and_mismatch(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
+def test_the_final_checkpoint_holds_the_test_metrics_and_the_command(tmp_path):
+    data = tiny_data()
+    split = leave_one_out(data.sequences)
+    config = TrainConfig(epochs=2, batch_size=8, progress=False, verbose=False)
+    path = tmp_path / "run.pt"
+    result = train_sasrec(data, split, quick_config(data), config, checkpoint=path,
+                          command="python -m recnb train --epochs 2")
+    _, payload = load_checkpoint(path, data)
+    assert result.test == payload["metrics"]["test"] == evaluate_split(result.model, split, "test").metrics
+    assert payload["metrics"]["valid"] == result.best_valid
+    assert payload["command"] == "python -m recnb train --epochs 2"
+    assert payload["train_minutes"] == result.minutes > 0
+    assert payload["peak_memory_mib"] == result.peak_memory_mib
+    assert payload["epoch"] == result.best_epoch and payload["epochs_run"] == 2
+    # without a checkpoint nothing is written, and the test split is not looked at
+    assert train_sasrec(data, split, quick_config(data), config).test is None
+
+
 def test_repeatable_with_one_seed():
     data = tiny_data()
     split = leave_one_out(data.sequences)

@@ -203,6 +203,8 @@ def learning_rate_factor(step: int, total_steps: int, warmup_steps: int, schedul
 # ----------------------------------------------------------------------------- the loop
 @dataclass
 class TrainResult:
+    """What :func:`train_sasrec` returns: the best epoch's model and the record of the run."""
+
     model: SASRec               # the best epoch's weights
     history: pd.DataFrame       # every epoch run
     best_epoch: int
@@ -210,10 +212,8 @@ class TrainResult:
     checkpoint: Path | None
     peak_memory_mib: float
     training_state: dict = field(default_factory=dict)  # optimizer, scaler, schedule and RNG at the best epoch
-
-    def run_fields(self) -> dict:
-        """What a checkpoint of this run records about its epochs (see :func:`save_checkpoint`)."""
-        return run_fields(self.best_epoch, self.history.to_dict("records"), self.training_state)
+    minutes: float = 0.0        # wall-clock minutes of this call, up to the end of training
+    test: dict | None = None    # the best epoch's test metrics, measured once at the end when a checkpoint is written
 
 
 def build_model(data: SequenceData, config: SASRecConfig) -> SASRec:
@@ -221,24 +221,33 @@ def build_model(data: SequenceData, config: SASRecConfig) -> SASRec:
 
 
 def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASRecConfig,
-                 train_config: TrainConfig = TrainConfig(), checkpoint: str | os.PathLike | None = None,
-                 resume: str | os.PathLike | None = None) -> TrainResult:
+                 train_config: TrainConfig | None = None, checkpoint: str | os.PathLike | None = None,
+                 resume: str | os.PathLike | None = None, command: str | None = None) -> TrainResult:
     """Train SASRec on ``split.train``, validate each epoch, keep the best model.
 
     Parameters
     ----------
+    train_config : TrainConfig, optional
+        How to train; ``TrainConfig()`` when not given.
     checkpoint : path, optional
         Rewritten after every epoch with the best epoch so far (by validation
         NDCG@10): its weights, optimizer, scaler, schedule and random state,
         labelled with that epoch, beside the history of every epoch run (see
-        :func:`save_checkpoint`), so an interrupted run can be resumed.
+        :func:`recnb.models.checkpoints.save_checkpoint`), so an interrupted run
+        can be resumed. When training ends it is written a last time with what
+        only the end knows: the best epoch's test metrics (measured here, once,
+        by the evaluator), the minutes, the peak memory and ``command``.
     resume : path, optional
         A checkpoint to continue from. Training goes on from its stored epoch
         + 1 with that epoch's state (on the CPU it repeats an uninterrupted run
         exactly); epochs that the earlier run trained after its best one are
         discarded and trained again, and a line says so.
+    command : str, optional
+        The command line that started the run, recorded in the checkpoint so the
+        run can be repeated (``python -m recnb train --record-command``).
     """
-    tc = train_config
+    began = time.perf_counter()
+    tc = train_config if train_config is not None else TrainConfig()
     device = choose_device(tc.device)
     torch.manual_seed(tc.seed)
     model = build_model(data, model_config).to(device)
@@ -283,6 +292,12 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
             group["lr"] = lr
     started, bad_epochs = time.perf_counter(), 0   # a resumed run continues from its best epoch: none bad yet
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def save_run(**fields) -> None:
+        """The checkpoint of the run so far: the best epoch's weights and state, and the record of every epoch run."""
+        save_checkpoint(checkpoint, model, data, weights=best_state, split=split, train_config=asdict(tc),
+                        command=command, **run_fields(best_epoch, history, best_training), **fields)
+
     for epoch in range(start_epoch, tc.epochs + 1):
         epoch_start = time.perf_counter()
         model.train()
@@ -322,10 +337,7 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
         else:
             bad_epochs += 1
         if checkpoint is not None and best_epoch:
-            # every epoch: the best epoch's weights and state, and the record of every epoch run so far
-            save_checkpoint(checkpoint, model, data, weights=best_state, split=split,
-                            metrics={"valid": best_valid}, train_config=asdict(tc),
-                            **run_fields(best_epoch, history, best_training))
+            save_run(metrics={"valid": best_valid})
         if total_positions == 0:
             warnings.warn(f"Epoch {epoch}: every step had a non-finite loss and was skipped; stopping. "
                           "Lower the learning rate or train in fp32.")
@@ -336,8 +348,13 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
             break
     model.load_state_dict(best_state)
     model.eval()
+    minutes, peak, test = (time.perf_counter() - began) / 60, peak_memory_mib(device), None
+    if checkpoint is not None:
+        # the final file: the best epoch as after every epoch, with its test metrics and the run's cost
+        test = evaluate_split(model, split, "test", batch_size=tc.eval_batch_size, device=device).metrics
+        save_run(metrics={"valid": best_valid, "test": test}, train_minutes=minutes, peak_memory_mib=peak)
     return TrainResult(model, pd.DataFrame(history), best_epoch, best_valid,
-                       Path(checkpoint) if checkpoint is not None else None, peak_memory_mib(device), best_training)
+                       Path(checkpoint) if checkpoint is not None else None, peak, best_training, minutes, test)
 
 
 def trim_padding(x: torch.Tensor, y: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor]:
