@@ -5,7 +5,10 @@ import stat
 
 import pytest
 
+from recnb.data.split import leave_one_out
 from recnb.files import atomic_file, atomic_folder
+from recnb.models.checkpoints import load_checkpoint, save_checkpoint
+from recnb.models.sasrec import SASRec, config_from_preset
 
 
 def mode(path) -> int:
@@ -70,3 +73,15 @@ def test_a_folder_appears_whole_or_not_at_all(tmp_path, umask):
     assert mode(target) == mode(target / "sub") == mode(tmp_path / "direct") == 0o755
     assert mode(target / "sub" / "movies.dat") == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == ["direct", "synthetic"]
+
+
+def test_a_checkpoint_that_fails_to_save_leaves_the_previous_one(synthetic, tmp_path):
+    config = config_from_preset("quick", synthetic.n_items, len(synthetic.genre_names),
+                                len(synthetic.year_bucket_labels))
+    model = SASRec(config, synthetic.item_genre, synthetic.item_year_bucket)
+    path = save_checkpoint(tmp_path / "run.pt", model, synthetic, split=leave_one_out(synthetic.sequences))
+    before = path.read_bytes()
+    with pytest.raises(Exception, match="pickle"):
+        save_checkpoint(path, model, synthetic, note=lambda: "a function is not data")   # fails inside torch.save
+    assert path.read_bytes() == before and load_checkpoint(path, synthetic)[1]["format"] == "recnb-sasrec/1"
+    assert list(tmp_path.iterdir()) == [path]
