@@ -44,6 +44,10 @@ class MissingToolError(RecnbError, RuntimeError):
     """A program recnb needs for this command (nbgrader, pip's wheel builder) is missing or failed."""
 
 
+class NotFittedError(RecnbError, RuntimeError):
+    """A model is asked to score, or for what it learned, before ``fit``."""
+
+
 class CheckpointError(RecnbError, ValueError):
     """A checkpoint file is missing its parts, damaged, or made for another model or data set."""
 
@@ -62,6 +66,6 @@ class ExplorerInputError(InvalidArgumentError):
 
 __all__ = [
     "ArchiveError", "CheckpointError", "DataFormatError", "DownloadError", "EmptyDatasetError",
-    "ExplorerInputError", "InvalidArgumentError", "MissingDataError", "MissingToolError", "RecnbError",
-    "SplitMismatchError", "UnknownFilmError",
+    "ExplorerInputError", "InvalidArgumentError", "MissingDataError", "MissingToolError", "NotFittedError",
+    "RecnbError", "SplitMismatchError", "UnknownFilmError",
 ]

@@ -9,6 +9,7 @@ import torch
 
 from recnb.cli import main
 from recnb.data.split import evaluation_inputs, leave_one_out, pad_histories
+from recnb.errors import NotFittedError
 from recnb.evaluation.evaluator import evaluate_split
 from recnb.models.baselines import (
     AR2,
@@ -147,7 +148,7 @@ def test_bad_input():
         with pytest.raises(ValueError, match=r"alpha must lie in \[0, 1\]"):
             make_baseline("hybrid", data, alpha=alpha)
     for name in BASELINES:
-        with pytest.raises(RuntimeError, match="before score"):
+        with pytest.raises(NotFittedError, match=r"\.fit\(training_sequences\) before score"):
             make_baseline(name, data).score(histories([1, 2]))
     model = MarkovChain(N).fit(TRAIN)
     with pytest.raises(ValueError, match="Item ids must lie in 0..6"):
@@ -156,8 +157,10 @@ def test_bad_input():
         model.score(torch.ones(2, 3))
     with pytest.raises(ValueError, match="one genre per item"):
         FavouriteGenre(torch.zeros(3, dtype=torch.int64), N)
-    with pytest.raises(RuntimeError, match="before score"):
+    with pytest.raises(NotFittedError, match=r"AR2\.fit"):
         AR2(N).backoff_mask(histories([1, 2]))
+    with pytest.raises(RuntimeError):  # a NotFittedError is still the RuntimeError it was before it had a name
+        Popularity(N).score(histories([1, 2]))
 
 
 def test_cli_evaluate_on_synthetic(tmp_path, capsys):

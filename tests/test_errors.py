@@ -31,6 +31,7 @@ def test_modules_raise_the_shared_classes_not_copies():
     import recnb.data.download
     import recnb.data.preprocess
     import recnb.data.readers
+    import recnb.models.baselines
     import recnb.models.checkpoints
     import recnb.models.recommend
     import recnb.teaching.widgets
@@ -42,6 +43,7 @@ def test_modules_raise_the_shared_classes_not_copies():
     assert recnb.models.recommend.UnknownFilmError is errors.UnknownFilmError
     assert recnb.teaching.widgets.ExplorerInputError is errors.ExplorerInputError
     assert recnb.models.checkpoints.SplitMismatchError is errors.SplitMismatchError
+    assert recnb.models.baselines.NotFittedError is errors.NotFittedError
     # and no module defines a public exception class of its own outside errors.py (the assignment checks aside:
     # their failures are for students' notebooks, not the command line)
     for path in PACKAGE.glob("*.py"):

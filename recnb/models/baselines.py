@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from recnb.data.sequences import item_counts
-from recnb.errors import InvalidArgumentError
+from recnb.errors import InvalidArgumentError, NotFittedError
 
 BASELINES = ("popularity", "genre", "markov", "hybrid", "ar2")
 
@@ -155,7 +155,7 @@ class Baseline:
 
     def _check_fitted(self) -> None:
         if self.counts is None:
-            raise RuntimeError(f"Call {type(self).__name__}.fit(training_sequences) before score().")
+            raise NotFittedError(f"Call {type(self).__name__}.fit(training_sequences) before score().")
 
     def __repr__(self) -> str:
         state = "fitted" if self.counts is not None else "not fitted"
