@@ -2,7 +2,9 @@
 
 - ``baselines``: popularity, favourite genre, the Markov chain, the hybrid and AR(2);
 - ``sasrec``: the SASRec Transformer (item, position, genre and year embeddings; causal and padding masks);
-- ``training``: devices and precision, the training loop, checkpoints and their split check;
+- ``training``: the training loop, the loss, gradient accumulation, length buckets, the schedule;
+- ``devices``: which device, which autocast type, the GradScaler, peak memory;
+- ``checkpoints``: checkpoint files, their split check, export and resume;
 - ``zoo``: every model of the series fitted on one split (the hybrid's alpha chosen on validation);
 - ``recommend``: a model's top K for a history, as a table of films.
 
