@@ -8,8 +8,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+from recnb.models.training import padding_share
 from recnb.viz.training_plots import (  # noqa: E402
-    padding_share,
     plot_gradient_agreement,
     plot_learning_rate_schedule,
     plot_number_lines,

@@ -188,6 +188,14 @@ def epoch_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def padding_share(lengths: np.ndarray, batch_size: int, bucket_by_length: bool, max_len: int, seed: int = 0) -> float:
+    """Share of the cells the Transformer reads that are padding, for one epoch of batches."""
+    batches = epoch_batches(lengths, batch_size, np.random.default_rng(seed), bucket_by_length)
+    width = [int(lengths[rows].max()) if bucket_by_length else max_len for rows in batches]
+    cells = sum(w * len(rows) for w, rows in zip(width, batches))
+    return 1.0 - float(lengths.sum()) / cells
+
+
 def learning_rate_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> float:
     """Multiplier of the base learning rate at optimizer step ``step`` (0-based)."""
     if schedule == "constant":

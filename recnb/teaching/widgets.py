@@ -153,7 +153,7 @@ def split_warning(check: SplitCheck | None, shown: str = "lists") -> str | None:
         consequence = (f"Its attention is still shown (weights are not a metric); the {check.changed:,} users marked "
                        "are those whose held-out films moved.")
     return (f"SASRec was trained on another split: {check.describe()}. {consequence} Evaluate it only on the "
-            "unchanged users (recnb.models.training.load_checkpoint_for_split), or train a model on this data.")
+            "unchanged users (recnb.models.checkpoints.load_checkpoint_for_split), or train a model on this data.")
 
 
 def _check_for(check: SplitCheck | None, split: LeaveOneOutSplit) -> SplitCheck | None:

@@ -9,7 +9,7 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from recnb.errors import InvalidArgumentError
-from recnb.models.training import epoch_batches, learning_rate_factor
+from recnb.models.training import learning_rate_factor
 from recnb.viz.data_plots import axes_or_new, set_style
 
 
@@ -153,14 +153,6 @@ def plot_learning_rate_schedule(epochs: int, steps_per_epoch: int, warmup_epochs
     ax.set_ylabel("learning rate")
     ax.legend(frameon=False)
     return ax
-
-
-def padding_share(lengths: np.ndarray, batch_size: int, bucket_by_length: bool, max_len: int, seed: int = 0) -> float:
-    """Share of the cells the Transformer reads that are padding, for one epoch of batches."""
-    batches = epoch_batches(lengths, batch_size, np.random.default_rng(seed), bucket_by_length)
-    width = [int(lengths[rows].max()) if bucket_by_length else max_len for rows in batches]
-    cells = sum(w * len(rows) for w, rows in zip(width, batches))
-    return 1.0 - float(lengths.sum()) / cells
 
 
 def plot_recipe_comparison(logs, reference_ndcg: float | None = None):
