@@ -11,3 +11,13 @@ def test_ruff_is_clean():
     done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", "."],
                           cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+
+
+#: The layers mypy keeps clean (the issue's goal is data, evaluation and models; the last two are not there yet).
+TYPED = ["recnb/errors.py", "recnb/config.py", "recnb/files.py", "recnb/data"]
+
+
+def test_mypy_is_clean_on_the_typed_layers():
+    done = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", *TYPED],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
