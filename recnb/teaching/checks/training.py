@@ -269,6 +269,15 @@ def _accumulated(model, micro_batches, amp_dtype, divide: str, scale: bool = Tru
     return _gradient(model) / SCALE
 
 
+def _require_autocast(dtypes: list, amp_dtype, fail) -> None:
+    """The student's forward passes ran, under autocast: ``fail(problem, expected, got)`` makes the error."""
+    if not dtypes:
+        raise fail("the model was never called.", "a forward pass per micro-batch", "none")
+    if any(dtype != amp_dtype for dtype in dtypes):
+        raise fail("the forward pass did not run under autocast: its layers computed in float32.",
+                   f"layer outputs in {amp_dtype}", f"layer outputs in {sorted(set(map(str, dtypes)))}")
+
+
 def _check_accumulation(name: str, function, case) -> None:
     model, micro_batches = _step_setup(case.value)
     amp_dtype = case.value["amp_dtype"]
@@ -290,11 +299,7 @@ def _check_accumulation(name: str, function, case) -> None:
     finally:
         for hook in hooks:
             hook.remove()
-    if not dtypes:
-        raise fail("the model was never called.", "a forward pass per micro-batch", "none")
-    if any(dtype != amp_dtype for dtype in dtypes):
-        raise fail("the forward pass did not run under autocast: its layers computed in float32.",
-                   f"layer outputs in {amp_dtype}", f"layer outputs in {sorted(set(map(str, dtypes)))}")
+    _require_autocast(dtypes, amp_dtype, fail)
     if "step" in scaler.calls or "update" in scaler.calls:
         raise fail("it steps the optimizer: accumulation only adds up gradients; the step comes once, after it "
                    "(train_step).", "scaler.scale only", f"scaler calls {scaler.calls}")
@@ -422,11 +427,7 @@ def _check_one_step(name: str, train_step, case) -> None:
         for hook in hooks:
             hook.remove()
 
-    if not dtypes:
-        raise fail("the model was never called.", "a forward pass per micro-batch", "none")
-    if any(dtype != amp_dtype for dtype in dtypes):
-        raise fail("the forward pass did not run under autocast: its layers computed in float32.",
-                   f"layer outputs in {amp_dtype}", f"layer outputs in {sorted(set(map(str, dtypes)))}")
+    _require_autocast(dtypes, amp_dtype, fail)
     calls = Counter(scaler.calls)
     if calls["scale"] == 0:
         raise fail(not_scaled, "scaler.scale called once per micro-batch", f"scaler calls {scaler.calls}")
