@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,7 +84,7 @@ def evaluation_inputs(split: LeaveOneOutSplit, which: str) -> tuple[list[np.ndar
     raise InvalidArgumentError(f"which must be 'valid' or 'test', not {which!r}.")
 
 
-def pad_histories(histories: list[np.ndarray], max_len: int | None = None) -> torch.Tensor:
+def pad_histories(histories: Sequence[np.ndarray], max_len: int | None = None) -> torch.Tensor:
     """Stack histories into a (B, L) LongTensor, padded with 0 on the left.
 
     Left padding puts every user's most recent item in the last column, where a

@@ -100,13 +100,13 @@ def items_matching(items: pd.DataFrame, pattern: str) -> pd.DataFrame:
 
 def genre_counts(item_genre: torch.Tensor, histories: list[np.ndarray]) -> np.ndarray:
     """How many items of each primary genre every history holds, (U, G); column 0 counts items without one."""
-    item_genre = np.asarray(item_genre)
-    n_genres = int(item_genre.max()) + 1
+    genre_of = np.asarray(item_genre)
+    n_genres = int(genre_of.max()) + 1
     lengths = np.fromiter((len(h) for h in histories), dtype=np.int64, count=len(histories))
     flat = np.concatenate(histories).astype(np.int64) if len(histories) else np.zeros(0, dtype=np.int64)
     owner = np.repeat(np.arange(len(histories)), lengths)
     counts = np.zeros((len(histories), n_genres), dtype=np.int64)
-    np.add.at(counts, (owner, item_genre[flat]), 1)
+    np.add.at(counts, (owner, genre_of[flat]), 1)
     return counts
 
 

@@ -84,15 +84,16 @@ def as_scorer(model: Model) -> Callable[[torch.Tensor], torch.Tensor]:
 @contextmanager
 def _scoring(model: Model) -> Iterator[None]:
     """Score without gradients and, for a torch module, in eval mode (no dropout), put back as it was after."""
-    was_training = getattr(model, "training", False) is True
-    if was_training:
-        model.eval()
+    module = model if isinstance(model, torch.nn.Module) else None
+    was_training = module is not None and module.training
+    if module is not None and was_training:
+        module.eval()
     try:
         with torch.no_grad():
             yield
     finally:
-        if was_training:
-            model.train()
+        if module is not None and was_training:
+            module.train()
 
 
 def score_batches(model: Model, histories: Sequence[np.ndarray], batch_size: int = 512, *,
