@@ -19,6 +19,7 @@ from recnb.models.baselines import (
     MarkovChain,
     Popularity,
     make_baseline,
+    pair_support,
 )
 
 
@@ -161,6 +162,26 @@ def test_bad_input():
         AR2(N).backoff_mask(histories([1, 2]))
     with pytest.raises(RuntimeError):  # a NotFittedError is still the RuntimeError it was before it had a name
         Popularity(N).score(histories([1, 2]))
+
+
+def test_what_fit_learns_is_refused_before_fit_with_the_call_named():
+    genre = torch.tensor([0, 1, 1, 2, 2, 1, 2])
+    uses = {
+        r"MarkovChain\.fit\(training_sequences\) before n_transitions": lambda: MarkovChain(N).n_transitions,
+        r"Hybrid\.fit\(training_sequences\) before next_item_probabilities\(\)":
+            lambda: Hybrid(N).next_item_probabilities(torch.tensor([1])),
+        r"FavouriteGenre\.fit\(training_sequences\) before favourite_genre\(\)":
+            lambda: FavouriteGenre(genre, N).favourite_genre(histories([1, 3])),
+        r"AR2\.fit\(training_sequences\) before n_pair_states": lambda: AR2(N).n_pair_states,
+        r"AR2\.fit\(training_sequences\) before backoff_mask\(\)": lambda: AR2(N).backoff_mask(histories([1, 2])),
+        r"AR2\.fit\(training_sequences\) before pair_support\(\)": lambda: pair_support(AR2(N), seqs([1, 2])),
+    }
+    for message, use in uses.items():
+        with pytest.raises(NotFittedError, match=message):
+            use()
+    # after fit the same calls answer
+    assert MarkovChain(N).fit(TRAIN).n_transitions > 0
+    assert pair_support(AR2(N).fit(TRAIN), seqs([1, 2])).tolist() == [2]  # (1, 2) is followed twice in TRAIN
 
 
 def test_cli_evaluate_on_synthetic(tmp_path, capsys):

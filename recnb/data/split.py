@@ -139,8 +139,8 @@ class SplitCheck:
     changed: int        # of them, users whose held-out films differ (or who were not in the model's split)
     leaked: int         # of the changed, users whose new test film the model did not hold out for them
     same_training: bool
-    changed_users: np.ndarray | None = field(default=None, repr=False, compare=False)
-    leaked_users: np.ndarray | None = field(default=None, repr=False, compare=False)
+    changed_users: np.ndarray = field(repr=False, compare=False)
+    leaked_users: np.ndarray = field(repr=False, compare=False)
 
     @property
     def same(self) -> bool:

@@ -114,6 +114,8 @@ class Baseline:
 
     ``fit`` counts item popularity (every baseline falls back to it) and calls
     the subclass's ``_fit``; ``score`` checks the input and calls ``_score``.
+    What ``fit`` learns is ``None`` until then; code reads it through
+    ``_fitted``, which turns a use before ``fit`` into a :class:`NotFittedError`.
 
     Attributes
     ----------
@@ -140,7 +142,7 @@ class Baseline:
 
     def score(self, histories: torch.Tensor) -> torch.Tensor:
         """Scores of shape (B, N + 1) for a (B, L) LongTensor of left-padded histories (0 = padding)."""
-        self._check_fitted()
+        counts = self._fitted(self.counts, "score()")
         if histories.dim() != 2 or histories.dtype not in (torch.int64, torch.int32):
             raise ValueError(f"histories must be a (B, L) integer tensor, not {histories.dtype} "
                              f"of shape {tuple(histories.shape)}.")
@@ -148,14 +150,16 @@ class Baseline:
             raise ValueError(f"Item ids must lie in 0..{self.n_items} (0 = padding); was the model fit "
                              "on another data set?")
         device = histories.device
-        return self._score(histories.long().to(self.counts.device)).to(device)
+        return self._score(histories.long().to(counts.device)).to(device)
 
     def _score(self, histories: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def _check_fitted(self) -> None:
-        if self.counts is None:
-            raise NotFittedError(f"Call {type(self).__name__}.fit(training_sequences) before score().")
+    def _fitted(self, statistic: torch.Tensor | None, use: str) -> torch.Tensor:
+        """``statistic`` (something ``fit`` learns), or NotFittedError naming ``use`` if ``fit`` has not run."""
+        if statistic is None:
+            raise NotFittedError(f"Call {type(self).__name__}.fit(training_sequences) before {use}.")
+        return statistic
 
     def __repr__(self) -> str:
         state = "fitted" if self.counts is not None else "not fitted"
@@ -171,7 +175,7 @@ class Popularity(Baseline):
     """
 
     def _score(self, histories: torch.Tensor) -> torch.Tensor:
-        return self.counts.expand(len(histories), -1)
+        return self._fitted(self.counts, "score()").expand(len(histories), -1)
 
 
 class FavouriteGenre(Baseline):
@@ -209,7 +213,7 @@ class FavouriteGenre(Baseline):
 
     def favourite_genre(self, histories: torch.Tensor) -> torch.Tensor:
         """Each history's favourite genre id, (B,); 0 where the history has no genre."""
-        self._check_fitted()
+        self._fitted(self.counts, "favourite_genre()")
         histories = histories.long().to(self.item_genre.device)
         genres = self.item_genre[histories]  # (B, L); padding maps to genre 0
         batch, width = genres.shape
@@ -227,7 +231,7 @@ class FavouriteGenre(Baseline):
     def _score(self, histories: torch.Tensor) -> torch.Tensor:
         favourite = self.favourite_genre(histories)[:, None]
         in_genre = (self.item_genre[None, :] == favourite) & (favourite > 0)
-        return self.popularity[None, :] + self.GENRE_BONUS * in_genre
+        return self._fitted(self.popularity, "score()")[None, :] + self.GENRE_BONUS * in_genre
 
 
 class MarkovChain(Baseline):
@@ -272,17 +276,18 @@ class MarkovChain(Baseline):
     @property
     def n_transitions(self) -> int:
         """Distinct (a, b) pairs seen in training: the stored entries of the sparse matrix."""
-        self._check_fitted()
-        return int(self.transitions.values().numel())
+        return int(self._fitted(self.transitions, "n_transitions").values().numel())
 
     def next_item_probabilities(self, items: torch.Tensor) -> torch.Tensor:
         """P(next | item) for a (B,) batch of item ids as dense (B, N + 1) rows; all 0 without evidence."""
-        self._check_fitted()
-        return dense_rows(self.transitions, items) / self.row_totals[items].clamp_min(1.0)[:, None]
+        transitions = self._fitted(self.transitions, "next_item_probabilities()")
+        row_totals = self._fitted(self.row_totals, "next_item_probabilities()")
+        return dense_rows(transitions, items) / row_totals[items].clamp_min(1.0)[:, None]
 
     def _score(self, histories: torch.Tensor) -> torch.Tensor:
         last = last_items(histories, 1)[:, 0]  # 0 (padding) for an empty history: row 0 is empty
-        return self.next_item_probabilities(last) + self.tie_break * self.popularity[None, :]
+        popularity = self._fitted(self.popularity, "score()")
+        return self.next_item_probabilities(last) + self.tie_break * popularity[None, :]
 
 
 class Hybrid(MarkovChain):
@@ -315,7 +320,8 @@ class Hybrid(MarkovChain):
         self.alpha = alpha
 
     def _score(self, histories: torch.Tensor) -> torch.Tensor:
-        return self.alpha * super()._score(histories) + (1.0 - self.alpha) * self.popularity[None, :]
+        popularity = self._fitted(self.popularity, "score()")
+        return self.alpha * super()._score(histories) + (1.0 - self.alpha) * popularity[None, :]
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f", alpha={self.alpha})"
@@ -367,37 +373,38 @@ class AR2(MarkovChain):
     @property
     def n_pair_states(self) -> int:
         """Distinct (a, b) pairs seen in training, each a state of the chain."""
-        self._check_fitted()
-        return len(self.pair_keys)
+        return len(self._fitted(self.pair_keys, "n_pair_states"))
 
     @property
     def backoff_share(self) -> float:
         """Share of the histories scored since ``fit`` that backed off to the first-order chain."""
         return self.n_backed_off / self.n_scored if self.n_scored else float("nan")
 
-    def _pair_states(self, histories: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _pair_states(self, histories: torch.Tensor, use: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Each history's row in ``pair_transitions`` (valid only where found) and whether it was found."""
-        a, b = last_items(histories.long(), 2).to(self.pair_keys.device).unbind(1)
+        pair_keys = self._fitted(self.pair_keys, use)
+        a, b = last_items(histories.long(), 2).to(pair_keys.device).unbind(1)
         keys = a * (self.n_items + 1) + b
-        if not len(self.pair_keys):  # no training sequence had three items
+        if not len(pair_keys):  # no training sequence had three items
             return torch.zeros_like(keys), torch.zeros_like(keys, dtype=torch.bool)
-        rows = torch.searchsorted(self.pair_keys, keys).clamp_max(len(self.pair_keys) - 1)
+        rows = torch.searchsorted(pair_keys, keys).clamp_max(len(pair_keys) - 1)
         # a history shorter than two items has a = 0 and key b < N + 1, below every training key: never found
-        return rows, self.pair_keys[rows] == keys
+        return rows, pair_keys[rows] == keys
 
     def backoff_mask(self, histories: torch.Tensor) -> torch.Tensor:
         """(B,) bool: True where the last two items were never seen as a pair in training."""
-        self._check_fitted()
-        return ~self._pair_states(histories)[1]
+        return ~self._pair_states(histories, "backoff_mask()")[1]
 
     def _score(self, histories: torch.Tensor) -> torch.Tensor:
         first_order = super()._score(histories)
-        rows, found = self._pair_states(histories)
+        rows, found = self._pair_states(histories, "score()")
         self.n_scored += len(histories)
         self.n_backed_off += int((~found).sum())
         if not bool(found.any()):
             return first_order
-        second = dense_rows(self.pair_transitions, rows) / self.pair_totals[rows].clamp_min(1.0)[:, None]
+        pair_transitions = self._fitted(self.pair_transitions, "score()")
+        pair_totals = self._fitted(self.pair_totals, "score()")
+        second = dense_rows(pair_transitions, rows) / pair_totals[rows].clamp_min(1.0)[:, None]
         return torch.where(found[:, None], second + self.pair_tie_break * first_order, first_order)
 
 
@@ -426,10 +433,10 @@ def pair_support(model: AR2, histories: list[np.ndarray]) -> np.ndarray:
 
     A pair seen once gives AR(2) a next-item estimate from a single example.
     """
-    model._check_fitted()
+    pair_keys = model._fitted(model.pair_keys, "pair_support()").numpy()
+    totals = model._fitted(model.pair_totals, "pair_support()").numpy()
     keys = np.array([h[-2] * (model.n_items + 1) + h[-1] if len(h) >= 2 else -1 for h in histories],
                     dtype=np.int64)
-    pair_keys, totals = model.pair_keys.numpy(), model.pair_totals.numpy()
     if not len(pair_keys):
         return np.zeros(len(histories), dtype=np.int64)
     rows = np.minimum(np.searchsorted(pair_keys, keys), len(pair_keys) - 1)

@@ -148,6 +148,10 @@ class SASRec(nn.Module):
     ``item_year_bucket`` tensors that the model carries as buffers.
     """
 
+    # buffers set by register_buffer (None when the feature is off), declared so their type is known
+    item_genre: torch.Tensor | None
+    item_year_bucket: torch.Tensor | None
+
     def __init__(self, config: SASRecConfig, item_genre: torch.Tensor | None = None,
                  item_year_bucket: torch.Tensor | None = None):
         super().__init__()
@@ -164,7 +168,8 @@ class SASRec(nn.Module):
         self.head = None if config.tied_head else nn.Linear(D, V)
         self.apply(self._init_weights)
 
-    def _feature_embedding(self, enabled: bool, size: int, lookup: torch.Tensor | None, name: str):
+    def _feature_embedding(self, enabled: bool, size: int, lookup: torch.Tensor | None,
+                           name: str) -> nn.Embedding | None:
         if not enabled or size == 0:
             self.register_buffer(name, None)
             return None
@@ -193,11 +198,22 @@ class SASRec(nn.Module):
                              "keep the most recent max_len items (recnb.data.split.pad_histories(..., max_len)).")
         positions = torch.arange(self.config.max_len - L, self.config.max_len, device=histories.device)
         x = self.item_embedding(histories) + self.position_embedding(positions)   # (B, L, D)
-        if self.genre_embedding is not None:
-            x = x + self.genre_embedding(self.item_genre[histories])
-        if self.year_embedding is not None:
-            x = x + self.year_embedding(self.item_year_bucket[histories])
+        for feature in self.feature_embeddings(histories).values():
+            x = x + feature
         return self.embedding_dropout(x)
+
+    def feature_embeddings(self, histories: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The metadata embeddings of each item, ``"genre"`` then ``"year"``, for the features switched on.
+
+        (B, L) -> (B, L, D) each (any shape of item ids works); empty when no feature is on.
+        """
+        features = {}
+        # an embedding exists exactly when its lookup buffer does (_feature_embedding sets both)
+        if self.genre_embedding is not None and self.item_genre is not None:
+            features["genre"] = self.genre_embedding(self.item_genre[histories])
+        if self.year_embedding is not None and self.item_year_bucket is not None:
+            features["year"] = self.year_embedding(self.item_year_bucket[histories])
+        return features
 
     def forward(self, histories: torch.Tensor, return_attention: bool = False):
         """Hidden states (B, L, D) for a left-padded batch; with ``return_attention``, also a list
@@ -228,9 +244,9 @@ class SASRec(nn.Module):
         return self.logits(self(histories)[:, -1]).float()
 
 
-def count_parameters(model: nn.Module) -> dict[str, int]:
+def count_parameters(model: SASRec) -> dict[str, int]:
     """Parameter counts per part of a SASRec model, for the notebooks' tables."""
-    parts = {
+    parts: dict[str, nn.Module | None] = {
         "item embedding": model.item_embedding,
         "position embedding": model.position_embedding,
         "genre embedding": model.genre_embedding,

@@ -90,11 +90,12 @@ def alpha_sweep(n_items: int, split: LeaveOneOutSplit, alphas: Sequence[float], 
         for alpha in alphas:  # the same expression as Hybrid._score, so the same floating-point scores
             scores = alpha * markov_scores + (1.0 - alpha) * markov.popularity[None, :]
             ranks[alpha].append(full_ranks(scores, batch_targets, allowed))
-    rows = [metrics_from_ranks(torch.cat(ranks[a]).numpy()) for a in alphas]
-    missing = [m for m in metrics if m not in rows[0]]
+    metrics_by_alpha = [metrics_from_ranks(torch.cat(ranks[a]).numpy()) for a in alphas]
+    missing = [m for m in metrics if m not in metrics_by_alpha[0]]
     if missing:
-        raise ValueError(f"Unknown metrics {missing}; choose from {sorted(rows[0])}.")
-    table = pd.DataFrame([{m: row[m] for m in metrics} for row in rows], index=pd.Index(alphas, name="alpha"))
+        raise ValueError(f"Unknown metrics {missing}; choose from {sorted(metrics_by_alpha[0])}.")
+    table = pd.DataFrame([{m: row[m] for m in metrics} for row in metrics_by_alpha],
+                         index=pd.Index(alphas, name="alpha"))
     return table
 
 
