@@ -153,6 +153,25 @@ def test_hit_rate_at_k_counts_ranks_at_or_below_each_cutoff():
     assert analysis.hit_rate_at_k({"a": np.array([1, 3])}, max_k=2, names={"a": "A"})["A"].tolist() == [0.5, 0.5]
 
 
+def test_rank_histogram_counts_users_per_bin_of_ranks_split_at_the_cut_off():
+    # up to 6 candidates the log-spaced bins are single ranks
+    table = analysis.rank_histogram(np.array([1, 2, 2, 3, 5, 6]), k=2, n_candidates=6)
+    assert table["first rank"].tolist() == table["last rank"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert table["users"].tolist() == [1, 2, 1, 0, 1, 1]
+    assert table["top K"].tolist() == [True, True, False, False, False, False]
+
+
+def test_rank_histogram_bins_cover_every_rank_once_and_none_straddles_the_cut_off():
+    ranks = np.array([1, 1, 2, 9, 10, 11, 40, 300, 900, 1000, 1200])
+    table = analysis.rank_histogram(ranks, k=10, n_candidates=1000)  # 1200 is beyond the candidates: in no bin
+    assert table["first rank"].iloc[0] == 1 and table["last rank"].iloc[-1] == 1000
+    assert (table["first rank"].iloc[1:].to_numpy() == table["last rank"].iloc[:-1].to_numpy() + 1).all()
+    assert 10 in table["last rank"].tolist() and table["top K"].tolist() == (table["last rank"] <= 10).tolist()
+    assert table["users"].sum() == 10 and table.loc[table["top K"], "users"].sum() == 5
+    assert (table["last rank"] - table["first rank"]).iloc[-1] > 10  # the far bins are wide (log scale)
+    assert analysis.rank_histogram(ranks[:-1], k=10)["last rank"].iloc[-1] == 1000  # default: the largest rank
+
+
 def test_pair_support_counts_the_last_pair_and_is_zero_where_ar2_backs_off():
     train = [np.array([1, 2, 5]), np.array([3, 2, 6]), np.array([3, 2, 6]), np.array([4, 1])]
     ar2 = AR2(6).fit(train)

@@ -9,7 +9,7 @@ import torch
 
 from recnb.cli import main
 from recnb.data.split import evaluation_inputs, leave_one_out, pad_histories
-from recnb.errors import NotFittedError
+from recnb.errors import InvalidArgumentError, NotFittedError
 from recnb.evaluation.evaluator import evaluate_split
 from recnb.models.baselines import (
     AR2,
@@ -20,6 +20,7 @@ from recnb.models.baselines import (
     Popularity,
     make_baseline,
     pair_support,
+    state_support_shares,
 )
 
 
@@ -139,6 +140,21 @@ def test_chains_fit_on_sequences_too_short_for_them():
     markov = MarkovChain(N).fit(seqs([1, 2], [3]))
     assert torch.equal(ranking(ar2.score(histories([1, 2]))), ranking(markov.score(histories([1, 2]))))
     assert ranking(MarkovChain(N).fit(seqs([4])).score(histories([4])))[0, 0] == 4  # popularity only
+
+
+def test_state_support_shares_count_the_states_seen_once_twice_and_so_on():
+    # after item 5 comes something once; after 2, 3 and 4 twice; after 1 three times; nothing after 6 (no state)
+    model = MarkovChain(N).fit(TRAIN)
+    support = state_support_shares(model.row_totals.numpy())
+    assert support.index.name == "times seen" and support.index.tolist() == [1, 2, 3]
+    assert support["states"].tolist() == [1, 3, 1]
+    np.testing.assert_allclose(support["share at most"], [0.2, 0.8, 1.0])
+    # a count no state has keeps its row; the share never falls and ends at every state
+    gaps = state_support_shares(np.array([0, 1, 1, 2, 5]))
+    assert gaps["states"].tolist() == [2, 1, 0, 0, 1]
+    assert gaps["share at most"].tolist() == [0.5, 0.75, 0.75, 0.75, 1.0]
+    with pytest.raises(InvalidArgumentError, match="No state was seen"):
+        state_support_shares(np.zeros(4))
 
 
 def test_bad_input():

@@ -8,6 +8,7 @@ from recnb.models.sasrec import (
     attention_mask,
     config_from_preset,
     count_parameters,
+    embedding_components,
 )
 
 N_ITEMS = 30
@@ -101,6 +102,28 @@ def test_metadata_switches_and_heads():
     assert counts["output head (separate)"] == 32 * (N_ITEMS + 1) + (N_ITEMS + 1)
     assert counts["total"] == sum(p.numel() for p in plain.parameters())
     assert tied.score(torch.tensor([[1, 2]])).shape == (1, N_ITEMS + 1)
+
+
+def test_embedding_components_are_the_looked_up_rows_and_add_up_to_the_models_input():
+    model = make_model()
+    history = torch.tensor([3, 4, 5, 6])
+    parts = embedding_components(model, history)
+    assert list(parts) == ["item", "position", "genre", "year", "sum"]
+    assert all(p.shape == (4, model.config.d_model) for p in parts.values())
+    assert torch.equal(parts["item"], model.item_embedding.weight[history].detach())
+    # positions are counted from the right: the last of 4 items gets position max_len - 1, the first max_len - 4
+    assert torch.equal(parts["position"], model.position_embedding.weight[8:12].detach())
+    assert torch.equal(parts["genre"], model.genre_embedding.weight[model.item_genre[history]].detach())
+    assert torch.equal(parts["year"], model.year_embedding.weight[model.item_year_bucket[history]].detach())
+    with torch.no_grad():
+        assert torch.allclose(parts["sum"], model.embed(history[None])[0])
+
+
+def test_embedding_components_skip_features_the_model_does_not_have():
+    model = make_model(use_genre=False, use_year=False)
+    parts = embedding_components(model, [1, 2])
+    assert list(parts) == ["item", "position", "sum"]
+    assert torch.equal(parts["sum"], parts["item"] + parts["position"])
 
 
 def test_bad_configs_are_clear():

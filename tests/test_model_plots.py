@@ -44,23 +44,6 @@ def heatmap_axes(fig) -> list:
 
 
 # ----------------------------------------------------------------------------- embedding fusion
-def test_embedding_components_add_up_to_the_models_input():
-    model = make_model()
-    history = torch.tensor([3, 4, 5, 6])
-    parts = model_plots.embedding_components(model, history)
-    assert list(parts) == ["item", "position", "genre", "year", "sum"]
-    assert all(p.shape == (4, model.config.d_model) for p in parts.values())
-    with torch.no_grad():
-        assert torch.allclose(parts["sum"], model.embed(history[None])[0])
-    # positions are counted from the right: the last item gets position max_len - 1
-    assert torch.equal(parts["position"][-1], model.position_embedding.weight[model.config.max_len - 1].detach())
-
-
-def test_embedding_components_skip_features_the_model_does_not_have():
-    model = make_model(use_genre=False, use_year=False)
-    assert list(model_plots.embedding_components(model, [1, 2])) == ["item", "position", "sum"]
-
-
 def test_plot_embedding_components_draws_one_heatmap_per_part_with_the_labels():
     model = make_model()
     titles = ["A film with a title far longer than twenty-five characters (1999)", "Short (1995)", "Third (1990)"]

@@ -14,6 +14,8 @@ from recnb.models.sasrec import SASRec, config_from_preset
 from recnb.models.training import (
     TrainConfig,
     accumulate_gradients,
+    learning_rate_curve,
+    learning_rate_factor,
     optimizer_step,
     sequence_loss,
     train_sasrec,
@@ -207,14 +209,23 @@ def test_length_buckets_cover_every_row_once_and_vary_by_epoch():
 
 
 def test_cosine_schedule_warms_up_and_decays_to_zero():
-    from recnb.models.training import learning_rate_factor
-
     factors = [learning_rate_factor(step, 100, 10, "cosine") for step in range(100)]
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
     assert all(x >= y for x, y in zip(factors[9:], factors[10:]))
     assert factors[-1] < 0.01 and learning_rate_factor(5, 100, 10, "constant") == 1.0
     with pytest.raises(ValueError, match="schedule"):
         learning_rate_factor(0, 10, 1, "linear")
+
+
+def test_learning_rate_curve_is_the_base_rate_times_the_factor_at_every_step():
+    # 4 epochs of 10 steps, a quarter epoch of warm-up: int(2.5) = 2 steps, as train_sasrec rounds it
+    cosine = learning_rate_curve(4, 10, 0.25, 2e-3, "cosine")
+    assert cosine.shape == (40,)
+    assert cosine.tolist() == [2e-3 * learning_rate_factor(step, 40, 2, "cosine") for step in range(40)]
+    assert cosine[0] == pytest.approx(1e-3) and cosine[1] == cosine[2] == pytest.approx(2e-3)   # warm-up
+    assert (np.diff(cosine[2:]) < 0).all()                                                    # then decays
+    assert cosine[-1] == pytest.approx(2e-3 * 0.5 * (1 + np.cos(np.pi * 37 / 38))) and cosine[-1] < 2e-5
+    assert learning_rate_curve(4, 10, 0.25, 2e-3, "constant").tolist() == [2e-3] * 40
 
 
 def test_cosine_run_resumes_on_the_same_schedule(tmp_path):

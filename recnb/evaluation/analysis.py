@@ -86,6 +86,33 @@ def _cutoffs(metric: str) -> tuple[int, ...]:
     raise ValueError(f"Unknown metric {metric!r}: use HR@K, NDCG@K, MRR@K or MRR.")
 
 
+def _integer_log_bins(largest: int, k: int, n_bins: int = 40) -> np.ndarray:
+    """Bin starts (whole ranks) spaced about evenly on a log scale, with one at ``k + 1``, and ``largest + 1``.
+
+    Every bin holds whole ranks, and none holds ranks on both sides of the cut-off.
+    """
+    starts = np.round(np.logspace(0, np.log10(largest + 1), n_bins)).astype(np.int64)
+    edges = np.unique(np.concatenate([starts, [k + 1, largest + 1]]))
+    return edges[edges <= largest + 1]
+
+
+def rank_histogram(ranks, k: int = 10, n_candidates: int | None = None) -> pd.DataFrame:
+    """How many users ranked the held-out item in each bin of ranks; bins about even on a log scale.
+
+    One row per bin of whole ranks, ``first rank`` to ``last rank``; the bins
+    run from rank 1 to ``n_candidates`` (the most a rank can be, e.g. the number
+    of items; default the largest rank given), and ``top K`` marks the bins
+    within the top ``k``: no bin straddles the cut-off, so HR@K is the users of
+    those bins over all users. Ranks beyond ``n_candidates`` are in no bin.
+    """
+    ranks = np.asarray(ranks)
+    largest = int(n_candidates or ranks.max())
+    edges = _integer_log_bins(largest, k)
+    users, _ = np.histogram(ranks, bins=edges - 0.5)
+    return pd.DataFrame({"first rank": edges[:-1], "last rank": edges[1:] - 1, "users": users,
+                         "top K": edges[1:] - 1 <= k})
+
+
 # ----------------------------------------------------------------------------- items and genres
 def items_matching(items: pd.DataFrame, pattern: str) -> pd.DataFrame:
     """Title (and year) of the items whose title matches a regular expression, ignoring case, by item id.

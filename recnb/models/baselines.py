@@ -22,6 +22,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -441,3 +442,22 @@ def pair_support(model: AR2, histories: list[np.ndarray]) -> np.ndarray:
         return np.zeros(len(histories), dtype=np.int64)
     rows = np.minimum(np.searchsorted(pair_keys, keys), len(pair_keys) - 1)
     return np.where(pair_keys[rows] == keys, totals[rows], 0).astype(np.int64)
+
+
+def state_support_shares(totals) -> pd.DataFrame:
+    """How often each state of a count-based model was seen in training: one row per count, 1 to the largest.
+
+    ``totals`` holds one training count per row of the model, e.g. ``MarkovChain.row_totals``
+    (times each item was followed) or ``AR2.pair_totals``; rows counted 0 (padding, items never
+    followed) are not states and are left out. ``states`` is the number of states seen exactly
+    that often, ``share at most`` the share seen at most that often: a state seen once gives
+    a next-item estimate from a single example.
+    """
+    totals = np.asarray(totals)
+    totals = totals[totals > 0]
+    if not len(totals):
+        raise InvalidArgumentError("No state was seen in training (every total is 0): fit the model first.")
+    seen = np.arange(1, int(totals.max()) + 1)
+    return pd.DataFrame({"states": np.bincount(totals.astype(np.int64))[1:],
+                         "share at most": np.searchsorted(np.sort(totals), seen, side="right") / len(totals)},
+                        index=pd.Index(seen, name="times seen"))

@@ -258,3 +258,22 @@ def count_parameters(model: SASRec) -> dict[str, int]:
     counts = {name: sum(p.numel() for p in part.parameters()) for name, part in parts.items() if part is not None}
     counts["total"] = sum(p.numel() for p in model.parameters())
     return counts
+
+
+@torch.no_grad()
+def embedding_components(model: SASRec, history) -> dict[str, torch.Tensor]:
+    """The parts SASRec adds to make its input, for one history: each (L, D), and their ``"sum"``.
+
+    Item, position (counted from the right, as :meth:`SASRec.embed` does), genre
+    and year (the last two only where the model has them): embedding fusion
+    taken apart, so a notebook can show each part. The sum equals
+    ``model.embed(history)`` in eval mode (no dropout).
+    """
+    device = model.item_embedding.weight.device
+    history = torch.as_tensor(history, dtype=torch.long, device=device).reshape(-1)   # (L,)
+    length, max_len = len(history), model.config.max_len
+    positions = torch.arange(max_len - length, max_len, device=device)
+    parts = {"item": model.item_embedding(history), "position": model.position_embedding(positions)}
+    parts.update(model.feature_embeddings(history))
+    parts["sum"] = sum(parts.values())
+    return parts

@@ -208,6 +208,18 @@ def learning_rate_factor(step: int, total_steps: int, warmup_steps: int, schedul
     return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
+def learning_rate_curve(epochs: int, steps_per_epoch: int, warmup_epochs: float, base_lr: float,
+                        schedule: str) -> np.ndarray:
+    """The learning rate at every optimizer step of a run, ``epochs * steps_per_epoch`` values.
+
+    The warm-up is rounded down to whole steps, as :func:`train_sasrec` does, so this
+    is the schedule a run with these settings follows.
+    """
+    total = epochs * steps_per_epoch
+    warmup = int(warmup_epochs * steps_per_epoch)
+    return np.array([base_lr * learning_rate_factor(step, total, warmup, schedule) for step in range(total)])
+
+
 # ----------------------------------------------------------------------------- the loop
 @dataclass
 class TrainResult:

@@ -3,7 +3,8 @@
 Like :mod:`recnb.viz.data_plots` (whose style and colours they share), every function
 takes plain data (ranks, tables, probabilities), draws, and returns the Axes
 without showing it: the notebook calls ``plt.show()``, a test inspects what was
-drawn. The numbers behind the pictures come from :mod:`recnb.evaluation.analysis`.
+drawn. The numbers behind the pictures come from :mod:`recnb.evaluation.analysis`
+and :mod:`recnb.models.baselines`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import NullLocator, PercentFormatter
 
+from recnb.evaluation.analysis import rank_histogram
+from recnb.evaluation.metrics import hit_rate
+from recnb.models.baselines import state_support_shares
 from recnb.viz.data_plots import PALETTE, axes_or_new  # the series' colours and style, shared with recnb.viz.data_plots
 
 
@@ -60,36 +64,28 @@ def plot_metric_discounts(k: int = 10, max_rank: int = 30, ax=None):
     return ax
 
 
-def _integer_log_bins(largest: int, k: int, n_bins: int = 40) -> np.ndarray:
-    """Bin edges at half-integers, spaced about evenly on a log scale, with one at ``k + 0.5``.
-
-    Every bin holds whole ranks, and none holds ranks on both sides of the cut-off.
-    """
-    starts = np.round(np.logspace(0, np.log10(largest + 1), n_bins)).astype(np.int64)
-    edges = np.unique(np.concatenate([starts, [k + 1, largest + 1]]))
-    return edges[edges <= largest + 1] - 0.5
-
-
 def plot_rank_distribution(ranks, k: int = 10, n_candidates: int | None = None, ax=None, label: str | None = None):
     """Histogram of the held-out item's rank over users (log scale), with the top-K region shaded.
 
     HR@K is the share of users left of the dotted line. ``n_candidates`` (the
     most a rank can be, e.g. the number of items) sets the right end of the axis.
+    The bins are :func:`recnb.evaluation.analysis.rank_histogram`.
     """
     ranks = np.asarray(ranks)
-    largest = int(n_candidates or ranks.max())
+    bins = rank_histogram(ranks, k, n_candidates)
+    largest = int(bins["last rank"].iloc[-1])
+    edges = np.append(bins["first rank"].to_numpy(), largest + 1) - 0.5  # bars from half a rank below to above
     ax = axes_or_new(ax, (7, 3.5))
-    bins = _integer_log_bins(largest, k)
-    _, _, patches = ax.hist(ranks, bins=bins, color=PALETTE[0])
-    for patch, right in zip(patches, bins[1:]):
-        if right <= k + 0.5:
+    _, _, patches = ax.hist(bins["first rank"].to_numpy(), bins=edges, weights=bins["users"].to_numpy(),
+                            color=PALETTE[0])
+    for patch, in_top_k in zip(patches, bins["top K"]):
+        if in_top_k:
             patch.set_facecolor(PALETTE[2])
     ax.set_xscale("log")
     ax.set_xlim(0.5, largest + 0.5)
     ax.axvline(k + 0.5, color="black", linestyle=":", linewidth=1)
-    hit = float((ranks <= k).mean())
-    ax.annotate(f"HR@{k} = {hit:.1%}\n(green: rank ≤ {k})", (k + 0.5, 0.95), xycoords=("data", "axes fraction"),
-                xytext=(5, 0), textcoords="offset points", va="top")
+    ax.annotate(f"HR@{k} = {hit_rate(ranks, k):.1%}\n(green: rank ≤ {k})", (k + 0.5, 0.95),
+                xycoords=("data", "axes fraction"), xytext=(5, 0), textcoords="offset points", va="top")
     ax.set(xlabel="rank of the held-out item (log scale)", ylabel="users",
            title=f"{label + ': ' if label else ''}rank of the held-out item, {len(ranks):,} users "
                  f"(median {np.median(ranks):,.0f})")
@@ -274,16 +270,17 @@ def plot_state_space(possible: Mapping[str, float], observed: Mapping[str, float
 def plot_state_support(totals_by_label: Mapping[str, np.ndarray], ax=None):
     """How often each state was seen in training: the share of states seen at most x times (log x).
 
-    A state seen once gives a next-item estimate from a single example; the
-    legend gives each model's share of such states.
+    ``totals_by_label`` maps a label to a model's training count per row, as
+    :func:`recnb.models.baselines.state_support_shares` takes it. A state seen
+    once gives a next-item estimate from a single example; the legend gives each
+    model's share of such states.
     """
     ax = axes_or_new(ax, (7, 3.8))
     for label, totals in totals_by_label.items():
-        totals = np.asarray(totals)
-        totals = totals[totals > 0]  # rows of states never seen (padding, items never followed) are not states
-        support = np.arange(1, int(totals.max()) + 1)
-        share = np.searchsorted(np.sort(totals), support, side="right") / len(totals)
-        ax.plot(support, share, label=f"{label}: {len(totals):,} states, {(totals == 1).mean():.0%} seen once")
+        support = state_support_shares(totals)
+        states, seen_once = support["states"].sum(), support["share at most"].iloc[0]
+        ax.plot(support.index.to_numpy(), support["share at most"].to_numpy(),
+                label=f"{label}: {states:,} states, {seen_once:.0%} seen once")
     ax.set_xscale("log")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set(xlabel="times the state was seen in training (log scale)", ylabel="states seen at most that often",

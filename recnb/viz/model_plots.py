@@ -18,7 +18,7 @@ import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import FancyBboxPatch, Patch
 
-from recnb.models.sasrec import attention_mask
+from recnb.models.sasrec import attention_mask, embedding_components
 from recnb.viz import data_plots as plots
 from recnb.viz.baseline_plots import shorten
 from recnb.viz.data_plots import PALETTE, axes_or_new  # the series' colours and style
@@ -44,30 +44,11 @@ def _position_labels(length: int, labels: Sequence[str] | None, max_label: int) 
 
 
 # ----------------------------------------------------------------------------- embedding fusion
-@torch.no_grad()
-def embedding_components(model, history) -> dict[str, torch.Tensor]:
-    """The parts SASRec adds to make its input, for one history: each (L, D), and their ``"sum"``.
-
-    Item, position (counted from the right, as :meth:`recnb.models.sasrec.SASRec.embed`
-    does), genre and year (the last two only where the model has them). The
-    sum equals ``model.embed(history)`` in eval mode (no dropout).
-    """
-    device = model.item_embedding.weight.device
-    history = torch.as_tensor(history, dtype=torch.long, device=device).reshape(-1)   # (L,)
-    length, max_len = len(history), model.config.max_len
-    positions = torch.arange(max_len - length, max_len, device=device)
-    parts = {"item": model.item_embedding(history), "position": model.position_embedding(positions)}
-    if model.genre_embedding is not None:
-        parts["genre"] = model.genre_embedding(model.item_genre[history])
-    if model.year_embedding is not None:
-        parts["year"] = model.year_embedding(model.item_year_bucket[history])
-    parts["sum"] = sum(parts.values())
-    return parts
-
-
 def plot_embedding_components(model, history, labels: Sequence[str] | None = None, dims: int = 16,
                               max_label: int = 25):
     """Embedding fusion as a picture: item + position + genre + year = the input, one heatmap per part.
+
+    The parts are :func:`recnb.models.sasrec.embedding_components`.
 
     Rows are the positions of ``history`` (labelled with ``labels``, e.g. film
     titles, or the item ids), columns the first ``dims`` of the D dimensions.

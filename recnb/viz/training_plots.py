@@ -9,7 +9,7 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from recnb.errors import InvalidArgumentError
-from recnb.models.training import learning_rate_factor
+from recnb.models.training import learning_rate_curve
 from recnb.viz.data_plots import axes_or_new, set_style
 
 
@@ -140,15 +140,13 @@ def plot_gradient_agreement(large: np.ndarray, accumulated: np.ndarray, ax=None)
 
 
 def plot_learning_rate_schedule(epochs: int, steps_per_epoch: int, warmup_epochs: float, base_lr: float, ax=None):
-    """The constant and the warm-up + cosine schedules over a run."""
+    """The constant and the warm-up + cosine schedules over a run, as :func:`recnb.models.training.learning_rate_curve`
+    gives them."""
     set_style()
     ax = ax or plt.subplots(figsize=(6, 3))[1]
-    total = epochs * steps_per_epoch
-    steps = np.arange(total)
     for schedule in ("constant", "cosine"):
-        lr = [base_lr * learning_rate_factor(int(s), total, int(warmup_epochs * steps_per_epoch), schedule)
-              for s in steps]
-        ax.plot(steps / steps_per_epoch, lr, label=schedule)
+        lr = learning_rate_curve(epochs, steps_per_epoch, warmup_epochs, base_lr, schedule)
+        ax.plot(np.arange(len(lr)) / steps_per_epoch, lr, label=schedule)  # x: the epoch of each step
     ax.set_xlabel("epoch")
     ax.set_ylabel("learning rate")
     ax.legend(frameon=False)
