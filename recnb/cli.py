@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -51,34 +51,125 @@ def check_output_file(path: str, flag: str, example: str = "run.pt") -> None:
     _require(os.access(existing, os.W_OK), f"{flag} {path}: no permission to write in {existing}.")
 
 
-def check_train_arguments(args: argparse.Namespace) -> None:
-    """Every number and path of ``train`` checked before the data are read: nonsense never trains."""
-    from recnb.models.devices import choose_device
+#: Model options of ``train``: flag -> the SASRecConfig field it overrides (checked against it by the tests).
+MODEL_OPTIONS = {"--d-model": "d_model", "--layers": "n_layers", "--heads": "n_heads", "--max-len": "max_len",
+                 "--dropout": "dropout"}
+#: Model switches of ``train``: flag -> (SASRecConfig field, the value the flag sets, help).
+MODEL_SWITCHES = {"--no-genre": ("use_genre", False, "switch the genre embedding off"),
+                  "--no-year": ("use_year", False, "switch the year embedding off"),
+                  "--linear-head": ("tied_head", False, "a separate Linear(D -> items) output head")}
+
+
+def train_flag(name: str) -> str:
+    """The ``train`` option of a TrainConfig field: its own ``flag``, else ``--`` and the name with dashes."""
+    from dataclasses import fields
+
+    from recnb.models.training import TrainConfig
+
+    meta = {f.name: f.metadata for f in fields(TrainConfig)}[name]
+    return meta["flag"] or "--" + name.replace("_", "-")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """``train``'s options, generated from :class:`~recnb.models.training.TrainConfig`, ``RECIPES`` and ``PRESETS``.
+
+    Every option defaults to "not given": the recipe supplies the value, and a
+    given option overrides that one field (``--recipe compact --epochs 60``).
+    """
+    import typing
+    from dataclasses import MISSING, fields
+
+    from recnb.models.sasrec import PRESETS, SASRecConfig
+    from recnb.models.training import RECIPES, TrainConfig
+
+    parser.add_argument("--preset", default="compact", choices=list(PRESETS),
+                        help="model size: " + "; ".join(f"{name} {', '.join(f'{k}={v}' for k, v in values.items())}"
+                                                        for name, values in PRESETS.items()) + " (default: compact)")
+    parser.add_argument("--recipe", default="compact", choices=list(RECIPES),
+                        help="how to train: " + "; ".join(f"{name}: {', '.join(f'{k}={v}' for k, v in values.items())}"
+                                                          if values else f"{name}: TrainConfig's defaults"
+                                                          for name, values in RECIPES.items())
+                             + " (default: compact, the committed checkpoint's recipe)")
+    group = parser.add_argument_group("training (each overrides one field of the recipe)")
+    hints = typing.get_type_hints(TrainConfig)
+    for setting in fields(TrainConfig):
+        meta = setting.metadata
+        if not meta["cli"]:
+            continue
+        flag = train_flag(setting.name)
+        default = setting.default if setting.default is not MISSING else None
+        by_recipe = {name: values.get(setting.name, default) for name, values in RECIPES.items()}
+        said = (f"default {default}" if len(set(map(repr, by_recipe.values()))) == 1
+                else ", ".join(f"{name}: {value}" for name, value in by_recipe.items()))
+        if hints[setting.name] is bool:  # --all-windows / --no-all-windows: either way, whatever the recipe says
+            group.add_argument(flag, dest=setting.name, action=argparse.BooleanOptionalAction, default=None,
+                               help=f"{meta['help']} ({said})")
+            continue
+        kind = next(t for t in typing.get_args(hints[setting.name]) or (hints[setting.name],) if t is not type(None))
+        choices = [c for c in meta["choices"] if c is not None] if meta["choices"] else None
+        group.add_argument(flag, dest=setting.name, type=kind, choices=choices, default=None,
+                           metavar=flag[2:].upper().replace("-", "_") if choices is None else None,
+                           help=meta["help"] + ("" if default is None else f" ({said})"))
+    model = parser.add_argument_group("model (each overrides one field of the preset)")
+    model_hints = typing.get_type_hints(SASRecConfig)
+    for flag, name in MODEL_OPTIONS.items():
+        plain = SASRecConfig.__dataclass_fields__[name].default
+        model.add_argument(flag, dest=name, type=model_hints[name], default=None,
+                           metavar=flag[2:].upper().replace("-", "_"),
+                           help=f"{name}: " + ", ".join(f"{preset} {values.get(name, plain)}"
+                                                        for preset, values in PRESETS.items()))
+    for flag, (name, value, text) in MODEL_SWITCHES.items():
+        model.add_argument(flag, dest=name, action="store_const", const=value, default=None, help=text)
+
+
+def train_settings(args: argparse.Namespace) -> dict:
+    """The TrainConfig fields given on the command line, each checked with TrainConfig's own rule."""
+    from dataclasses import fields
+
+    from recnb.models.training import TrainConfig, check_train_settings
+
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+             if f.metadata["cli"] and getattr(args, f.name) is not None}
+    check_train_settings(given, name=train_flag)
+    return given
+
+
+def model_overrides(args: argparse.Namespace) -> dict:
+    """The SASRecConfig fields given on the command line, checked before any data are read."""
     from recnb.models.sasrec import PRESETS
 
-    _seed(args.seed)
-    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
-                        ("--accumulation", args.accumulation), ("--patience", args.patience)):
-        _require(value >= 1, f"{flag} must be a whole number of at least 1, not {value}.")
-    for flag, value in (("--d-model", args.d_model), ("--layers", args.layers), ("--heads", args.heads),
-                        ("--max-len", args.max_len)):
-        _require(value is None or value >= 1, f"{flag} must be at least 1, not {value}.")
-    # comparisons with NaN are all False, so "not (x > 0)" also refuses nan; inf is refused by name
-    _require(math.isfinite(args.lr) and args.lr > 0, f"--lr must be a number above 0, not {args.lr}.")
-    _require(math.isfinite(args.weight_decay) and args.weight_decay >= 0,
-             f"--weight-decay must be a number of 0 or more, not {args.weight_decay}.")
-    _require(math.isfinite(args.warmup_epochs) and args.warmup_epochs >= 0,
-             f"--warmup-epochs must be a number of 0 or more, not {args.warmup_epochs}.")
-    _require(args.max_minutes is None or (math.isfinite(args.max_minutes) and args.max_minutes > 0),
-             f"--max-minutes must be a number above 0 (leave it out for no limit), not {args.max_minutes}.")
-    _require(args.dropout is None or 0 <= args.dropout < 1, f"--dropout must be in [0, 1), not {args.dropout}.")
-    width = args.d_model if args.d_model is not None else PRESETS[args.preset]["d_model"]
-    heads = args.heads if args.heads is not None else PRESETS[args.preset]["n_heads"]
+    given = {name: getattr(args, name) for name in [*MODEL_OPTIONS.values(),
+                                                    *(name for name, _, _ in MODEL_SWITCHES.values())]
+             if getattr(args, name) is not None}
+    for flag, name in MODEL_OPTIONS.items():
+        if name == "dropout":
+            _require(name not in given or 0 <= given[name] < 1, f"{flag} must be in [0, 1), not {given.get(name)}.")
+        else:
+            _require(name not in given or given[name] >= 1, f"{flag} must be at least 1, not {given.get(name)}.")
+    width = given.get("d_model", PRESETS[args.preset]["d_model"])
+    heads = given.get("n_heads", PRESETS[args.preset]["n_heads"])
     _require(width % heads == 0, f"--heads {heads} must divide the model width {width} (--d-model, or preset "
                                  f"{args.preset!r}): each head gets width / heads dimensions.")
-    choose_device(args.device)  # an unknown device, or one this machine lacks, fails here
+    return given
+
+
+def check_train_arguments(args: argparse.Namespace) -> tuple[dict, dict]:
+    """Every number and path of ``train`` checked before the data are read: nonsense never trains.
+
+    Returns the training settings and the model overrides given on the command line.
+    """
+    from recnb.models.devices import choose_device
+    from recnb.models.history import history_path
+
+    settings, overrides = train_settings(args), model_overrides(args)
+    choose_device(settings.get("device", "auto"))  # an unknown device, or one this machine lacks, fails here
     check_output_file(args.checkpoint, "--checkpoint")
     _require(args.resume is None or Path(args.resume).is_file(), f"--resume {args.resume}: no such checkpoint file.")
+    if not args.overwrite and args.resume != args.checkpoint:
+        for path in (Path(args.checkpoint), history_path(args.checkpoint)):
+            _require(not path.exists(), f"{path} already exists. Pass --resume {args.checkpoint} to continue it, "
+                                        "--overwrite to replace it, or another --checkpoint path.")
+    return settings, overrides
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -188,46 +279,34 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Train SASRec, print one line per epoch and the test metrics; train_sasrec writes the checkpoint."""
+    """Train SASRec, print one line per epoch and the test metrics; train_sasrec writes the checkpoint and its
+    history (JSON lines beside it)."""
     from recnb.config import seed_everything
     from recnb.data.sequences import build_sequences, read_dataset
     from recnb.data.split import leave_one_out
+    from recnb.models.history import history_path
     from recnb.models.sasrec import config_from_preset
-    from recnb.models.training import TrainConfig, train_sasrec
+    from recnb.models.training import train_recipe, train_sasrec
 
-    check_train_arguments(args)
-    seed_everything(args.seed)
+    settings, overrides = check_train_arguments(args)
+    train_config = train_recipe(args.recipe, **settings)
+    seed_everything(train_config.seed)
     data = build_sequences(read_dataset(args.dataset, args.data_dir, download=not args.no_download),
                            args.min_user, args.min_item, args.dataset)
     split = leave_one_out(data.sequences)
-    overrides = {key: value for key, value in (("d_model", args.d_model), ("n_layers", args.layers),
-                 ("n_heads", args.heads), ("max_len", args.max_len), ("dropout", args.dropout)) if value is not None}
-    if args.no_genre:
-        overrides["use_genre"] = False
-    if args.no_year:
-        overrides["use_year"] = False
-    if args.linear_head:
-        overrides["tied_head"] = False
     model_config = config_from_preset(args.preset, data.n_items, len(data.genre_names),
                                       len(data.year_bucket_labels), **overrides)
-    train_config = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, accumulation=args.accumulation, lr=args.lr,
-        weight_decay=args.weight_decay, amp=args.amp, patience=args.patience, seed=args.seed, device=args.device,
-        max_minutes=args.max_minutes, progress=not args.no_progress, schedule=args.schedule,
-        warmup_epochs=args.warmup_epochs, bucket_by_length=not args.no_bucketing,
-        all_windows=args.all_windows, loss=args.loss)
     print(f"{data}; preset {args.preset}: {model_config}")
-    if Path(args.checkpoint).exists() and not args.overwrite and args.resume != args.checkpoint:
-        raise InvalidArgumentError(f"{args.checkpoint} already exists. Pass --resume {args.checkpoint} to continue it, "
-                         "--overwrite to replace it, or another --checkpoint path.")
-    command = " ".join(["python -m recnb", *sys.argv[1:]]) if args.record_command else None
+    print(f"recipe {args.recipe}: {train_config}")
+    command = shlex.join(["python", "-m", "recnb", *args.argv]) if args.record_command else None
     # the checkpoint: the best epoch's weights and training state, labelled with that epoch, the history of every
-    # epoch run, and at the end the test metrics, minutes, peak memory and command
+    # epoch run, and at the end the test metrics, minutes, peak memory and command; the history file beside it
     result = train_sasrec(data, split, model_config, train_config, checkpoint=args.checkpoint, resume=args.resume,
                           command=command)
     test = result.test
     print(f"Best epoch {result.best_epoch} (valid NDCG@10 {result.best_valid['NDCG@10']:.4f}); "
-          f"{result.minutes:.1f} min; peak memory {result.peak_memory_mib:.0f} MiB; checkpoint {args.checkpoint}")
+          f"{result.minutes:.1f} min; peak memory {result.peak_memory_mib:.0f} MiB; checkpoint {args.checkpoint}; "
+          f"history {history_path(args.checkpoint)}")
     print(f"Test: Hit Rate @ 10: {test['HR@10']:.4f} | NDCG@10: {test['NDCG@10']:.4f} | MRR: {test['MRR']:.4f}")
     return 0
 
@@ -323,12 +402,12 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def _train_for_compare(args, data, split):
-    """A compact SASRec trained now with the committed checkpoint's recipe (``train.compact_recipe``)."""
+    """A compact SASRec trained now with the committed checkpoint's recipe (``--recipe compact``)."""
     from recnb.models.sasrec import config_from_preset
-    from recnb.models.training import compact_recipe, train_sasrec
+    from recnb.models.training import train_recipe, train_sasrec
 
     config = config_from_preset("compact", data.n_items, len(data.genre_names), len(data.year_bucket_labels))
-    train_config = compact_recipe(epochs=args.epochs, patience=args.epochs, seed=args.seed)
+    train_config = train_recipe("compact", epochs=args.epochs, patience=args.epochs, seed=args.seed)
     return train_sasrec(data, split, config, train_config).model
 
 
@@ -361,40 +440,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(run=run_evaluate)
 
-    train = commands.add_parser("train", help="train SASRec and save the best checkpoint")
+    train = commands.add_parser("train", help="train SASRec and save the best checkpoint and its history")
     add_data_arguments(train)
-    train.add_argument("--preset", default="compact", choices=["seed", "compact", "quick"])
-    train.add_argument("--epochs", type=int, default=200)
-    train.add_argument("--batch-size", type=int, default=128, help="micro-batch size")
-    train.add_argument("--accumulation", type=int, default=1, help="micro-batches per optimizer step")
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--weight-decay", type=float, default=0.0)
-    train.add_argument("--amp", action="store_true",
-                       help="mixed precision (fp16+GradScaler on CUDA, bf16 on CPU)")
-    train.add_argument("--patience", type=int, default=10)
-    train.add_argument("--schedule", default="constant", choices=["constant", "cosine"],
-                       help="learning-rate schedule; cosine warms up, then decays to 0 at --epochs")
-    train.add_argument("--warmup-epochs", type=float, default=1.0)
-    train.add_argument("--no-bucketing", action="store_true", help="random batches instead of length buckets")
-    train.add_argument("--loss", default="ce", choices=["ce", "bce"],
-                       help="ce: full cross-entropy over every item (default); "
-                            "bce: one sampled negative, as the SASRec paper")
-    train.add_argument("--all-windows", action="store_true",
-                       help="also train on the part of a history older than --max-len, in windows of max-len")
-    train.add_argument("--max-minutes", type=float, default=None, help="stop after the epoch past this budget")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    train.add_argument("--checkpoint", default="checkpoints/sasrec.pt")
+    add_train_arguments(train)
+    train.add_argument("--checkpoint", default="checkpoints/sasrec.pt",
+                       help="where to write the checkpoint; its history goes beside it as NAME.history.jsonl")
     train.add_argument("--resume", default=None, help="continue from this checkpoint")
-    train.add_argument("--overwrite", action="store_true", help="replace an existing --checkpoint file")
-    for name in ("d-model", "layers", "heads", "max-len"):
-        train.add_argument(f"--{name}", type=int, default=None, help="override the preset")
-    train.add_argument("--dropout", type=float, default=None, help="override the preset")
-    train.add_argument("--no-genre", action="store_true", help="switch the genre embedding off")
-    train.add_argument("--no-year", action="store_true", help="switch the year embedding off")
-    train.add_argument("--linear-head", action="store_true", help="a separate Linear(D -> items) output head")
-    train.add_argument("--no-progress", action="store_true", help="no progress bars")
-    train.add_argument("--record-command", action="store_true", help="store this command line in the checkpoint")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing --checkpoint and its history")
+    train.add_argument("--record-command", action="store_true",
+                       help="store this command line in the checkpoint and its history")
     train.set_defaults(run=run_train)
 
     compare = commands.add_parser("compare", help="every model on the test split: table, CSV and chart (the main job)")
@@ -436,7 +490,9 @@ def main(argv: list[str] | None = None) -> int:
     and the operating system's refusals of a path are caught: any other
     exception is a bug, and keeps its traceback so it can be reported.
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # what --record-command stores: the arguments given, whether from a shell or a caller
     try:
         return args.run(args)
     except RecnbError as error:

@@ -17,8 +17,9 @@ from recnb.models.sasrec import config_from_preset
 from recnb.models.training import TrainConfig, train_sasrec
 
 EARLY_STOP = {"epochs": 8, "batch_size": 64, "lr": 1e-2, "patience": 1, "progress": False, "verbose": False}
-CLI_TRAIN = ["train", "--dataset", "synthetic", "--preset", "quick", "--max-len", "20", "--batch-size", "64",
-             "--lr", "1e-2", "--no-progress"]
+# the plain recipe's constant learning rate: a run cut short at epoch k is then the same run as one planned for k
+CLI_TRAIN = ["train", "--dataset", "synthetic", "--preset", "quick", "--recipe", "plain", "--max-len", "20",
+             "--batch-size", "64", "--lr", "1e-2", "--no-progress"]
 
 
 def small_config(data):

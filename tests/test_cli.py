@@ -1,13 +1,18 @@
 """``python -m recnb stats`` on the real ML-1M, on synthetic data, and with bad input."""
 
+import argparse
 import json
 import subprocess
 import sys
+from dataclasses import asdict, fields
 
 import pytest
 import torch
 
-from recnb.cli import main
+from recnb.cli import MODEL_OPTIONS, MODEL_SWITCHES, build_parser, main, train_flag
+from recnb.models.history import history_path
+from recnb.models.sasrec import PRESETS, SASRecConfig
+from recnb.models.training import RECIPES, TrainConfig, train_recipe
 
 
 def test_stats_prints_the_benchmark_counts(ml1m_dir, capsys):
@@ -182,3 +187,47 @@ def test_evaluate_checks_the_checkpoint_before_reading_any_data(tmp_path, capsys
     assert "is not a recnb SASRec checkpoint" in err and "ml-1m.zip" not in err
     assert main(["evaluate", "--model", "sasrec", "--dataset", "ml-1m", "--data-dir", str(tmp_path)]) == 2
     assert "--model sasrec needs --checkpoint PATH" in capsys.readouterr().err
+
+
+def _train_options():
+    """Every option string of ``train``, from the parser itself."""
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {flag: action for action in commands.choices["train"]._actions for flag in action.option_strings}
+
+
+def test_train_offers_every_training_setting_and_every_preset_and_recipe():
+    options = _train_options()
+    for setting in fields(TrainConfig):
+        flag = train_flag(setting.name)
+        assert (flag in options) == setting.metadata["cli"], setting.name
+        if setting.metadata["cli"]:
+            assert options[flag].dest == setting.name and options[flag].default is None  # the recipe decides
+    assert options["--preset"].choices == list(PRESETS) and options["--recipe"].choices == list(RECIPES)
+    for flag, name in MODEL_OPTIONS.items():
+        assert name in SASRecConfig.__dataclass_fields__ and options[flag].dest == name
+    for flag, (name, value, _) in MODEL_SWITCHES.items():
+        assert name in SASRecConfig.__dataclass_fields__ and options[flag].const == value
+    # a field added to TrainConfig is an option at once: nothing else lists them
+    assert {"--no-bucketing", "--no-all-windows", "--no-progress", "--amp-dtype", "--clip-norm"} <= set(options)
+
+
+def test_a_recipe_is_the_base_and_a_flag_changes_one_field(tmp_path, capsys):
+    checkpoint = tmp_path / "run.pt"
+    assert main(["train", "--dataset", "synthetic", "--data-dir", str(tmp_path), "--preset", "quick",
+                 "--recipe", "compact", "--epochs", "1", "--no-all-windows", "--checkpoint", str(checkpoint),
+                 "--no-progress"]) == 0
+    stored = torch.load(checkpoint, weights_only=True)["train_config"]
+    expected = asdict(train_recipe("compact", epochs=1, all_windows=False, progress=False))
+    assert stored == expected and stored["schedule"] == "cosine" and stored["lr"] == 2e-3
+    assert "recipe compact: TrainConfig(epochs=1," in capsys.readouterr().out
+
+
+def test_an_existing_history_is_not_replaced_without_overwrite(tmp_path, capsys):
+    checkpoint = tmp_path / "run.pt"
+    history = history_path(checkpoint)
+    history.write_text("the only record of an earlier run\n")
+    code = main(["train", "--dataset", "synthetic", "--data-dir", str(tmp_path), "--preset", "quick", "--epochs",
+                 "1", "--checkpoint", str(checkpoint), "--no-progress"])
+    assert code == 2 and "run.history.jsonl already exists" in capsys.readouterr().err
+    assert history.read_text() == "the only record of an earlier run\n" and not checkpoint.exists()

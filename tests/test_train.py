@@ -1,5 +1,7 @@
 """Training: overfitting a tiny set, gradient accumulation, mixed precision, checkpoints and resume."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -7,6 +9,7 @@ import torch
 from recnb.data import build_sequences
 from recnb.data.readers import MovieLens, interactions_table, items_table
 from recnb.data.split import leave_one_out
+from recnb.errors import InvalidArgumentError
 from recnb.evaluation.evaluator import evaluate_split
 from recnb.models.checkpoints import load_checkpoint
 from recnb.models.devices import make_scaler
@@ -18,6 +21,7 @@ from recnb.models.training import (
     learning_rate_factor,
     optimizer_step,
     sequence_loss,
+    train_recipe,
     train_sasrec,
     training_tensors,
 )
@@ -234,7 +238,7 @@ def test_cosine_run_resumes_on_the_same_schedule(tmp_path):
     config = TrainConfig(epochs=4, batch_size=8, progress=False, verbose=False, schedule="cosine", patience=10)
     full = train_sasrec(data, split, quick_config(data), config)
     path = tmp_path / "ck.pt"
-    train_sasrec(data, split, quick_config(data), TrainConfig(**{**config.__dict__, "epochs": 4, "max_minutes": 0}),
+    train_sasrec(data, split, quick_config(data), TrainConfig(**{**config.__dict__, "epochs": 4, "max_minutes": 1e-9}),
                  checkpoint=path)
     resumed = train_sasrec(data, split, quick_config(data), config, checkpoint=path, resume=path)
     assert resumed.history["lr"].tolist() == pytest.approx(full.history["lr"].tolist())
@@ -388,3 +392,17 @@ def test_choose_device_names_what_to_use_instead():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU"):
             choose_device("cuda:0")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", 0, "epochs must be a whole number of at least 1, not 0"),
+    ("lr", float("nan"), "lr must be a number above 0"),
+    ("schedule", "linear", "schedule must be one of ['constant', 'cosine']"),
+    ("seed", -1, "seed must be a whole number from 0"),
+    ("max_minutes", 0, "max_minutes must be a number above 0"),
+])
+def test_a_train_config_refuses_what_cannot_train(field, value, message):
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+        TrainConfig(**{field: value})
+    with pytest.raises(InvalidArgumentError, match="Unknown recipe 'fast'"):
+        train_recipe("fast")

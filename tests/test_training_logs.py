@@ -1,54 +1,92 @@
-"""Reading saved ``recnb train`` output back: the log must agree with the checkpoint the run wrote."""
+"""Training histories: written as JSON lines beside the checkpoint as the run goes, and read back from there."""
+
+import json
+import math
 
 import pandas as pd
 import pytest
 import torch
 
 from recnb.cli import main
+from recnb.data.split import leave_one_out
+from recnb.errors import DataFormatError, MissingDataError
+from recnb.models.history import HistoryWriter, history_path, read_history
+from recnb.models.sasrec import config_from_preset
+from recnb.models.training import train_recipe, train_sasrec
 from recnb.teaching.training_logs import read_training_log, recipe_table
 
 
-def test_a_saved_training_log_matches_the_checkpoint(tmp_path, capsys):
+def test_the_history_beside_a_checkpoint_is_the_run_the_checkpoint_records(tmp_path, capsys):
     checkpoint = tmp_path / "run.pt"
     assert main(["train", "--dataset", "synthetic", "--data-dir", str(tmp_path), "--preset", "quick",
-                 "--epochs", "3", "--all-windows", "--max-len", "20", "--checkpoint", str(checkpoint),
-                 "--no-progress"]) == 0
-    log_path = tmp_path / "run.log"
-    command = "python -m recnb train --preset quick --epochs 3 --all-windows"
-    log_path.write_text(f"# command: {command}\n" + capsys.readouterr().out)
+                 "--epochs", "3", "--max-len", "20", "--lr", "3e-3", "--checkpoint", str(checkpoint),
+                 "--no-progress", "--record-command"]) == 0
+    out = capsys.readouterr().out
+    assert history_path(checkpoint) == tmp_path / "run.history.jsonl" and f"history {tmp_path}" in out
+    lines = [json.loads(line) for line in history_path(checkpoint).read_text().splitlines()]
+    assert [line["record"] for line in lines] == ["run", "epoch", "epoch", "epoch", "end"]
 
-    log = read_training_log(log_path)
+    log = read_training_log(checkpoint)            # the checkpoint's path finds its history
     payload = torch.load(checkpoint, weights_only=True)
-    assert log.name == "run" and log.command == command
-    assert log.header.startswith("SequenceData(") and "max_len=20" in log.header
-    assert payload["train_config"]["all_windows"] is True
-    assert log.history["epoch"].tolist() == [1, 2, 3]
-    for row, saved in zip(log.history.to_dict("records"), payload["history"]):
-        assert row["valid_NDCG@10"] == pytest.approx(saved["valid_NDCG@10"], abs=5e-5)   # printed to 4 places
-        assert row["loss"] == pytest.approx(saved["loss"], abs=5e-5)
+    assert log.name == "run" and log.command == payload["command"] and "--lr 3e-3" in log.command
+    assert log.train_config == payload["train_config"] and log.model_config == payload["config"]
+    assert log.train_config["all_windows"] is True and log.train_config["lr"] == 3e-3   # the compact recipe + --lr
+    assert log.model_config["max_len"] == 20
+    # JSON keeps every float exactly: the history is the checkpoint's, not a rounding of it
+    assert log.history.to_dict("records") == payload["history"]
     assert log.best["epoch"] == payload["best_epoch"]
-    assert log.test == pytest.approx({k: payload["metrics"]["test"][k] for k in ("HR@10", "NDCG@10", "MRR")},
-                                     abs=5e-5)
-    assert log.minutes is not None and log.peak_memory_mib > 0
+    assert log.test == payload["metrics"]["test"] and log.minutes == payload["train_minutes"]
+    assert log.peak_memory_mib == payload["peak_memory_mib"]
 
     row = recipe_table([log]).loc["run"]
     assert row["dropout"] == payload["config"]["dropout"] and bool(row["all windows"])
-    assert row["epochs planned"] == "3" and row["epochs run"] == 3 and row["lr"] is None
-    assert row["best epoch"] == payload["best_epoch"]
-    assert row["test HR@10"] == pytest.approx(payload["metrics"]["test"]["HR@10"], abs=5e-5)
+    assert row["epochs planned"] == 3 and row["epochs run"] == 3 and row["lr"] == 3e-3
+    assert row["best epoch"] == payload["best_epoch"] and row["test HR@10"] == payload["metrics"]["test"]["HR@10"]
 
 
-def test_a_stopped_run_has_no_test_line_and_other_text_is_refused(tmp_path):
-    stopped = tmp_path / "stopped.log"
-    stopped.write_text("SequenceData(...); preset compact: SASRecConfig(...)\n"
-                       "Epoch 1 | Loss: 7.7000 | Valid NDCG@10: 0.0200 | Time: 60.1s\n"
-                       "Epoch 2 | Loss: 7.3000 | Valid NDCG@10: 0.0300 | Time: 59.9s\n")
-    log = read_training_log(stopped, name="stopped by hand")
-    assert log.name == "stopped by hand" and log.test is None and log.minutes is None
-    assert log.best["epoch"] == 2 and log.command is None
+def test_a_resumed_run_keeps_the_epochs_up_to_the_stored_one_and_says_where_it_came_from(synthetic, tmp_path):
+    split = leave_one_out(synthetic.sequences)
+    config = config_from_preset("quick", synthetic.n_items, len(synthetic.genre_names),
+                                len(synthetic.year_bucket_labels), max_len=20)
+    first, second = tmp_path / "first.pt", tmp_path / "second.pt"
+    recipe = train_recipe("plain", epochs=3, batch_size=64, progress=False, verbose=False)
+    ran = train_sasrec(synthetic, split, config, recipe, checkpoint=first)
+    again = train_sasrec(synthetic, split, config, train_recipe("plain", epochs=5, batch_size=64, progress=False,
+                                                                 verbose=False), checkpoint=second, resume=first)
+    history = read_history(second)
+    assert history.run["resumed_from"]["epoch"] == ran.best_epoch
+    assert history.run["resumed_from"]["checkpoint"].endswith("first.pt")
+    assert history.epochs["epoch"].tolist() == list(range(1, len(again.history) + 1))
+    kept = read_history(first).epochs.iloc[:ran.best_epoch]
+    pd.testing.assert_frame_equal(history.epochs.iloc[:ran.best_epoch], kept)
+    assert history.end is not None and history.end["best_epoch"] == again.best_epoch
+
+
+def test_a_stopped_run_has_no_end_and_a_line_cut_short_is_skipped(tmp_path):
+    path = tmp_path / "stopped.history.jsonl"
+    writer = HistoryWriter(path)
+    writer.start({"command": None, "model_config": {"dropout": 0.1}, "train_config": {"lr": 1e-3}})
+    writer.epoch({"epoch": 1, "loss": 7.7, "valid_NDCG@10": 0.02, "seconds": 60.1})
+    writer.epoch({"epoch": 2, "loss": float("nan"), "valid_NDCG@10": 0.03, "seconds": 59.9})  # a NaN loss is null
+    with path.open("a") as handle:
+        handle.write('{"record": "epoch", "epoch": 3, "lo')       # killed while writing
+    with pytest.warns(UserWarning, match="line 4 is cut short"):
+        log = read_training_log(path, name="stopped by hand")
+    assert log.name == "stopped by hand" and log.test is None and log.minutes is None and log.command is None
+    assert log.history["epoch"].tolist() == [1, 2] and math.isnan(log.history["loss"].iloc[1])
+    assert log.best["epoch"] == 2
     row = recipe_table([log]).loc["stopped by hand"]
-    assert row["all windows"] is None and pd.isna(row["test HR@10"]) and row["best valid NDCG@10"] == 0.03
-    other = tmp_path / "notes.txt"
-    other.write_text("nothing to see\n")
-    with pytest.raises(ValueError, match="python -m recnb train"):
-        read_training_log(other)
+    assert row["lr"] == 1e-3 and pd.isna(row["test HR@10"]) and row["best valid NDCG@10"] == 0.03
+
+
+def test_what_is_not_a_history_is_refused_with_what_to_do(tmp_path):
+    with pytest.raises(MissingDataError, match="python -m recnb train"):
+        read_training_log(tmp_path / "never-trained.pt")
+    printed = tmp_path / "printed.history.jsonl"
+    printed.write_text("Epoch 1 | Loss: 7.7000 | Valid NDCG@10: 0.0200 | Time: 60.1s\nEpoch 2 | ...\n")
+    with pytest.raises(DataFormatError, match="line 1, is not JSON"):
+        read_history(printed)
+    headless = tmp_path / "headless.history.jsonl"
+    headless.write_text('{"record": "epoch", "epoch": 1}\n')
+    with pytest.raises(DataFormatError, match="does not start with a 'run' line"):
+        read_history(headless)

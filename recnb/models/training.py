@@ -16,8 +16,11 @@ import math
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from recnb.config import display_path
+from recnb import __version__
+from recnb.config import MAX_SEED, display_path
 from recnb.data.sequences import SequenceData
 from recnb.data.split import LeaveOneOutSplit, pad_histories
 from recnb.errors import CheckpointError, EmptyDatasetError, InvalidArgumentError
@@ -39,44 +43,120 @@ from recnb.models.checkpoints import (
     save_checkpoint,
 )
 from recnb.models.devices import autocast_dtype, choose_device, make_scaler, peak_memory_mib
+from recnb.models.history import HistoryWriter, history_path
 from recnb.models.sasrec import SASRec, SASRecConfig
+
+LOSSES = ("ce", "bce")
+SCHEDULES = ("constant", "cosine")
+AMP_DTYPES = ("float16", "bfloat16")
+
+#: What a value must be, by rule name: (test, how to say it). Used for TrainConfig and the command line alike.
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "count": (lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and bool(v >= 1),
+              "must be a whole number of at least 1"),
+    # comparisons with NaN are all False, so "not (x > 0)" also refuses nan; inf is refused by name
+    "positive": (lambda v: _is_number(v) and math.isfinite(v) and v > 0, "must be a number above 0"),
+    "non_negative": (lambda v: _is_number(v) and math.isfinite(v) and v >= 0, "must be a number of 0 or more"),
+    "optional_positive": (lambda v: v is None or (_is_number(v) and math.isfinite(v) and v > 0),
+                          "must be a number above 0 (leave it out for no limit)"),
+    "seed": (lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and bool(0 <= v <= MAX_SEED),
+             f"must be a whole number from 0 to {MAX_SEED:,} (2**32 - 1)"),
+    "flag": (lambda v: isinstance(v, bool), "must be True or False"),
+    "text": (lambda v: isinstance(v, str) and bool(v), "must be a non-empty string"),
+}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _setting(default, help: str, rule: str, *, choices: tuple[str | None, ...] | None = None,
+             flag: str | None = None, cli: bool = True) -> Any:
+    """A :class:`TrainConfig` field and what the command line needs to offer it.
+
+    ``help`` is the option's help text, ``rule`` a key of :data:`RULES` (or
+    ``choices``), ``flag`` the option's name when it is not the field's
+    (``bucket_by_length`` is offered as ``--bucketing`` / ``--no-bucketing``);
+    ``cli=False`` keeps a field off the command line.
+    """
+    return field(default=default, metadata={"help": help, "rule": rule, "choices": choices, "flag": flag, "cli": cli})
 
 
 @dataclass
 class TrainConfig:
-    """How to train (saved in every checkpoint, so a run can be repeated)."""
+    """How to train (saved in every checkpoint, so a run can be repeated).
 
-    epochs: int = 200
-    batch_size: int = 128          # micro-batch: what fits in memory at once
-    accumulation: int = 1          # micro-batches per optimizer step (effective batch = batch_size x this)
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    clip_norm: float | None = 1.0
-    amp: bool = False              # autocast: fp16 + GradScaler on CUDA, bf16 on the CPU, fp16 on MPS
-    amp_dtype: str | None = None   # force "float16" or "bfloat16"
-    patience: int = 10             # epochs without a better validation NDCG@10 before stopping
-    seed: int = 0
-    device: str = "auto"
-    eval_batch_size: int = 1024
-    max_minutes: float | None = None  # stop after the epoch that passes this wall-clock budget
-    schedule: str = "constant"     # "constant" or "cosine": warm-up, then cosine decay to 0 at the last epoch
-    warmup_epochs: float = 1.0     # linear warm-up of the learning rate (cosine schedule only)
-    bucket_by_length: bool = True  # batch users of similar length together and trim the shared padding
-    all_windows: bool = False      # also train on the older parts of histories longer than max_len
-    loss: str = "ce"               # "ce": full softmax over every item; "bce": the SASRec paper's one sampled negative
-    progress: bool = True
-    verbose: bool = True           # print one line per epoch
-
-
-def compact_recipe(**overrides) -> TrainConfig:
-    """How the committed ``compact`` checkpoint was trained; keyword arguments change single fields.
-
-    A linear warm-up to lr 2e-3 and a cosine decay to zero at the last of 40
-    epochs, and every training interaction a target (``all_windows``).
-    Notebook 07 shows what each choice bought on ML-1M.
+    ``python -m recnb train`` offers every field as an option, generated from
+    these definitions (:func:`recnb.cli.add_train_arguments`): a new field is a
+    new option, with its help text and its check, in one place.
     """
-    recipe = dict(epochs=40, patience=40, lr=2e-3, schedule="cosine", all_windows=True)
-    return TrainConfig(**{**recipe, **overrides})
+
+    epochs: int = _setting(200, "most epochs to train", "count")
+    batch_size: int = _setting(128, "micro-batch size: the users' histories in memory at once", "count")
+    accumulation: int = _setting(1, "micro-batches per optimizer step (effective batch = batch size x this)",
+                                 "count")
+    lr: float = _setting(1e-3, "learning rate (the peak of the cosine schedule)", "positive")
+    weight_decay: float = _setting(0.0, "Adam's L2 weight decay", "non_negative")
+    clip_norm: float | None = _setting(1.0, "clip the gradient norm to this value", "optional_positive")
+    amp: bool = _setting(False, "mixed precision: fp16 + GradScaler on CUDA, bf16 on the CPU, fp16 on MPS", "flag")
+    amp_dtype: str | None = _setting(None, "force the autocast type (default: chosen per device)", "choices",
+                                     choices=(None, *AMP_DTYPES))
+    patience: int = _setting(10, "epochs without a better validation NDCG@10 before stopping", "count")
+    seed: int = _setting(0, "the seed of weights, batches and dropout: one seed, one run", "seed")
+    device: str = _setting("auto", "auto, cpu, cuda, cuda:1 or mps", "text")
+    eval_batch_size: int = _setting(1024, "users scored at once in each validation", "count")
+    max_minutes: float | None = _setting(None, "stop after the epoch that passes this wall-clock budget",
+                                         "optional_positive")
+    schedule: str = _setting("constant", "learning-rate schedule; cosine warms up, then decays to 0 at the last "
+                             "epoch", "choices", choices=SCHEDULES)
+    warmup_epochs: float = _setting(1.0, "epochs of linear warm-up (cosine schedule only)", "non_negative")
+    bucket_by_length: bool = _setting(True, "batch users of similar length together and trim their shared padding "
+                                      "(--no-bucketing: random batches)", "flag", flag="--bucketing")
+    all_windows: bool = _setting(False, "also train on the part of a history older than max-len, in windows of "
+                                 "max-len", "flag")
+    loss: str = _setting("ce", "ce: full cross-entropy over every item; bce: one sampled negative, as the SASRec "
+                         "paper", "choices", choices=LOSSES)
+    progress: bool = _setting(True, "progress bars", "flag", flag="--progress")
+    verbose: bool = _setting(True, "print one line per epoch", "flag", cli=False)
+
+    def __post_init__(self) -> None:
+        check_train_settings(asdict(self))
+
+
+def check_train_settings(settings: dict[str, Any], name: Callable[[str], str] = str) -> None:
+    """Raise :class:`InvalidArgumentError` for the first setting its rule refuses; ``name`` says how to call a
+    field in the message (the command line passes its flag: ``--epochs must be ...``)."""
+    known = {f.name: f.metadata for f in fields(TrainConfig)}
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise InvalidArgumentError(f"Unknown training settings {unknown}; TrainConfig has {sorted(known)}.")
+    for key, value in settings.items():
+        meta = known[key]
+        if meta["rule"] == "choices":
+            if value not in meta["choices"]:
+                raise InvalidArgumentError(f"{name(key)} must be one of {list(meta['choices'])}, not {value!r}.")
+        elif not RULES[meta["rule"]][0](value):
+            raise InvalidArgumentError(f"{name(key)} {RULES[meta['rule']][1]}, not {value!r}.")
+
+
+#: Named training recipes: fields that differ from :class:`TrainConfig`'s defaults.
+RECIPES: dict[str, dict[str, Any]] = {
+    # TrainConfig as it stands: constant lr 1e-3, up to 200 epochs, stop after 10 without progress
+    "plain": {},
+    # how the committed checkpoint was trained: a linear warm-up to lr 2e-3 and a cosine decay to zero at the
+    # last of 40 epochs, every training interaction a target; notebook 07 shows what each choice bought
+    "compact": dict(epochs=40, patience=40, lr=2e-3, schedule="cosine", all_windows=True),
+}
+
+
+def train_recipe(name: str = "compact", **overrides) -> TrainConfig:
+    """The :class:`TrainConfig` of a named recipe (:data:`RECIPES`); keyword arguments change single fields.
+
+    ``python -m recnb train --recipe compact`` trains with the same one.
+    """
+    if name not in RECIPES:
+        raise InvalidArgumentError(f"Unknown recipe {name!r}; choose one of {sorted(RECIPES)}.")
+    return TrainConfig(**{**RECIPES[name], **overrides})
 
 
 # ----------------------------------------------------------------------------- data and loss
@@ -106,9 +186,6 @@ def training_tensors(train: list[np.ndarray], max_len: int,
     inputs = pad_histories([p[:-1] for p in pieces], max_len)
     targets = pad_histories([p[1:] for p in pieces], max_len)
     return inputs, targets
-
-
-LOSSES = ("ce", "bce")
 
 
 def sequence_loss(model: SASRec, inputs: torch.Tensor, targets: torch.Tensor,
@@ -201,7 +278,7 @@ def learning_rate_factor(step: int, total_steps: int, warmup_steps: int, schedul
     if schedule == "constant":
         return 1.0
     if schedule != "cosine":
-        raise InvalidArgumentError(f"schedule must be 'constant' or 'cosine', not {schedule!r}.")
+        raise InvalidArgumentError(f"schedule must be one of {SCHEDULES}, not {schedule!r}.")
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
@@ -250,7 +327,9 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
     train_config : TrainConfig, optional
         How to train; ``TrainConfig()`` when not given.
     checkpoint : path, optional
-        Rewritten after every epoch with the best epoch so far (by validation
+        Its history goes beside it as JSON lines, one line per epoch as it
+        ends (``NAME.history.jsonl``, :mod:`recnb.models.history`). It is
+        rewritten after every epoch with the best epoch so far (by validation
         NDCG@10): its weights, optimizer, scaler, schedule and random state,
         labelled with that epoch, beside the history of every epoch run (see
         :func:`recnb.models.checkpoints.save_checkpoint`), so an interrupted run
@@ -308,14 +387,25 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
         step, steps_per_epoch * tc.epochs, int(steps_per_epoch * tc.warmup_epochs), tc.schedule))
     if resume is not None and payload.get("scheduler_state"):
         scheduler.load_state_dict(payload["scheduler_state"])
-        for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
-            group["lr"] = lr
+        for param_group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
+            param_group["lr"] = lr
     started, bad_epochs = time.perf_counter(), 0   # a resumed run continues from its best epoch: none bad yet
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
-    def save_run(**fields) -> None:
+    writer = None
+    if checkpoint is not None:
+        writer = HistoryWriter(history_path(checkpoint))
+        writer.start({
+            "command": command, "checkpoint": display_path(checkpoint), "dataset": data.name, "data": str(data),
+            "model_config": model_config.to_dict(), "train_config": asdict(tc), "device": str(device),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": {"recnb": __version__, "torch": torch.__version__},
+            "resumed_from": None if resume is None else {"checkpoint": display_path(resume), "epoch": start_epoch - 1},
+        }, history)
+
+    def save_run(path: str | os.PathLike, **fields) -> None:
         """The checkpoint of the run so far: the best epoch's weights and state, and the record of every epoch run."""
-        save_checkpoint(checkpoint, model, data, weights=best_state, split=split, train_config=asdict(tc),
+        save_checkpoint(path, model, data, weights=best_state, split=split, train_config=asdict(tc),
                         command=command, **run_fields(best_epoch, history, best_training), **fields)
 
     for epoch in range(start_epoch, tc.epochs + 1):
@@ -345,6 +435,8 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
                   "valid_NDCG@10": valid["NDCG@10"], "valid_MRR": valid["MRR"], "seconds": seconds,
                   "skipped_steps": skipped, "lr": optimizer.param_groups[0]["lr"]}
         history.append(record)
+        if writer is not None:
+            writer.epoch(record)
         if tc.verbose:
             print(f"Epoch {epoch} | Loss: {record['loss']:.4f} | Valid NDCG@10: {valid['NDCG@10']:.4f} | "
                   f"Time: {seconds:.1f}s", flush=True)
@@ -357,7 +449,7 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
         else:
             bad_epochs += 1
         if checkpoint is not None and best_epoch:
-            save_run(metrics={"valid": best_valid})
+            save_run(checkpoint, metrics={"valid": best_valid})
         if total_positions == 0:
             warnings.warn(f"Epoch {epoch}: every step had a non-finite loss and was skipped; stopping. "
                           "Lower the learning rate or train in fp32.")
@@ -372,7 +464,10 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
     if checkpoint is not None:
         # the final file: the best epoch as after every epoch, with its test metrics and the run's cost
         test = evaluate_split(model, split, "test", batch_size=tc.eval_batch_size, device=device).metrics
-        save_run(metrics={"valid": best_valid, "test": test}, train_minutes=minutes, peak_memory_mib=peak)
+        save_run(checkpoint, metrics={"valid": best_valid, "test": test}, train_minutes=minutes, peak_memory_mib=peak)
+        if writer is not None:
+            writer.end({"best_epoch": best_epoch, "epochs_run": int(history[-1]["epoch"]) if history else 0,
+                        "valid": best_valid, "test": test, "minutes": minutes, "peak_memory_mib": peak})
     return TrainResult(model, pd.DataFrame(history), best_epoch, best_valid,
                        Path(checkpoint) if checkpoint is not None else None, peak, best_training, minutes, test)
 

@@ -1,39 +1,35 @@
-"""Reading what ``python -m recnb train`` printed, so runs can be compared after the fact.
+"""Training runs read back from their histories, so runs can be compared after the fact.
 
-The CLI prints one line per epoch (``Epoch N | Loss: x | Valid NDCG@10: y | Time: zs``)
-and, when a run ends normally, its best epoch and its test metrics. A log saved
-with ``> run.log`` is therefore a complete, human-readable record of a run; a
-run stopped by hand simply has no closing lines. Lines starting with ``#`` are
-notes; ``# command: ...`` is read as the command that produced the run.
+``python -m recnb train`` writes each run's history beside its checkpoint as JSON lines
+(``run.history.jsonl``, :mod:`recnb.models.history`): the command, the model and training configs, one line
+per epoch as it ends, and, when the run finished, its best epoch and test metrics. A run stopped by hand
+simply has no end line. :func:`read_training_log` turns one into a :class:`TrainingLog`;
+:func:`recipe_table` lines several up by recipe.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import pandas as pd
 
-from recnb.errors import DataFormatError
-
-EPOCH_LINE = re.compile(r"^Epoch (\d+) \| Loss: ([\d.naninf+-]+) \| Valid NDCG@10: ([\d.]+) \| Time: ([\d.]+)s")
-TEST_LINE = re.compile(r"^Test: Hit Rate @ 10: ([\d.]+) \| NDCG@10: ([\d.]+) \| MRR: ([\d.]+)")
-BEST_LINE = re.compile(r"^Best epoch (\d+) .*?; ([\d.]+) min; peak memory (\d+) MiB")
+from recnb.models.history import HISTORY_SUFFIX, history_path, read_history
 
 
 @dataclass
 class TrainingLog:
-    """One training run as its log tells it."""
+    """One training run as its history tells it."""
 
     name: str
-    command: str | None         # from a leading "# command: ..." line, if the log has one
-    header: str                 # the first line: data set and model config
-    history: pd.DataFrame       # epoch, loss, valid_NDCG@10, seconds
-    test: dict | None           # HR@10, NDCG@10, MRR; None if the run was stopped before its end
+    command: str | None          # the command line, when the run recorded it (--record-command)
+    model_config: dict           # SASRecConfig fields
+    train_config: dict           # TrainConfig fields
+    history: pd.DataFrame        # one row per epoch: epoch, loss, valid_NDCG@10, seconds (and more when recorded)
+    test: dict | None            # HR@10, NDCG@10, MRR; None if the run was stopped before its end
     minutes: float | None
     peak_memory_mib: float | None
+    notes: list[str] = field(default_factory=list)  # how and where the run was made, when its history says
 
     @property
     def best(self) -> pd.Series:
@@ -42,47 +38,28 @@ class TrainingLog:
 
 
 def read_training_log(path: str | os.PathLike, name: str | None = None) -> TrainingLog:
-    """Parse a saved ``recnb train`` log; lines that are not the CLI's (warnings, notes) are skipped."""
-    path = Path(path)
-    lines = path.read_text().splitlines()
-    rows, test, minutes, memory = [], None, None, None
-    for line in lines:
-        if match := EPOCH_LINE.match(line):
-            epoch, loss, ndcg, seconds = match.groups()
-            rows.append({"epoch": int(epoch), "loss": float(loss), "valid_NDCG@10": float(ndcg),
-                         "seconds": float(seconds)})
-        elif match := TEST_LINE.match(line):
-            test = dict(zip(("HR@10", "NDCG@10", "MRR"), map(float, match.groups())))
-        elif match := BEST_LINE.match(line):
-            minutes, memory = float(match.group(2)), float(match.group(3))
-    if not rows:
-        raise DataFormatError(f"{path} has no 'Epoch N | Loss: ... | Valid NDCG@10: ...' line; "
-                         "is it the output of `python -m recnb train`?")
-    header = next((line for line in lines if line.strip() and not line.startswith("#")), "")
-    command = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("# command:")), None)
-    return TrainingLog(name or path.stem, command, header, pd.DataFrame(rows), test, minutes, memory)
-
-
-def _option(command: str | None, flag: str) -> str | None:
-    """The value after ``flag`` in a recorded command line, or None."""
-    match = re.search(rf"{re.escape(flag)}[ =](\S+)", command or "")
-    return match.group(1) if match else None
+    """A run's history, from its ``NAME.history.jsonl`` file or from the checkpoint it sits beside."""
+    history = read_history(path)
+    end = history.end or {}
+    default_name = history_path(path).name.removesuffix(HISTORY_SUFFIX)
+    return TrainingLog(name or default_name, history.run.get("command"), history.run.get("model_config", {}),
+                       history.run.get("train_config", {}), history.epochs, end.get("test"), end.get("minutes"),
+                       end.get("peak_memory_mib"), list(history.run.get("notes", [])))
 
 
 def recipe_table(logs: list[TrainingLog]) -> pd.DataFrame:
-    """One row per run: its recipe (dropout from the header; windows, epochs and lr from the command)
-    beside what it reached: best validation epoch and NDCG@10, test metrics, minutes. Test figures are
-    missing for runs stopped before their end; recipe fields for logs without a ``# command:`` line."""
+    """One row per run: its recipe (dropout, every window or the newest, epochs planned, peak lr) beside what it
+    reached: best validation epoch and NDCG@10, test metrics, minutes. Test figures and minutes are missing for
+    runs stopped before their end."""
     rows = []
     for log in logs:
-        dropout = re.search(r"\bdropout=([\d.]+)", log.header)
         best, test = log.best, log.test or {}
         rows.append({
             "run": log.name,
-            "dropout": float(dropout.group(1)) if dropout else None,
-            "all windows": None if log.command is None else "--all-windows" in log.command.split(),
-            "lr": _option(log.command, "--lr"),
-            "epochs planned": _option(log.command, "--epochs"),
+            "dropout": log.model_config.get("dropout"),
+            "all windows": log.train_config.get("all_windows"),
+            "lr": log.train_config.get("lr"),
+            "epochs planned": log.train_config.get("epochs"),
             "epochs run": len(log.history),
             "best epoch": int(best["epoch"]),
             "best valid NDCG@10": float(best["valid_NDCG@10"]),
