@@ -12,8 +12,7 @@ from recnb.data import build_sequences
 from recnb.data.readers import read_release
 from recnb.data.split import leave_one_out
 from recnb.data.synthetic import write_synthetic_movielens
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO
 
 
 def real_data_dir() -> Path:
@@ -63,6 +62,23 @@ def synthetic_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def synthetic(synthetic_dir):
     return build_sequences(read_release("ml-1m", synthetic_dir), name="synthetic")
+
+
+@pytest.fixture
+def umask():
+    """Set the process's umask to 0o022 for one test and restore it afterwards; yields os.umask to set another."""
+    previous = os.umask(0o022)
+    yield os.umask
+    os.umask(previous)
+
+
+@pytest.fixture
+def close_figures():
+    """Close every matplotlib figure after the test, so figures do not pile up across a module's tests."""
+    yield
+    import matplotlib.pyplot as plt  # here, not at the top: a test module chooses the backend before pyplot loads
+
+    plt.close("all")
 
 
 # ----------------------------------------------------------------------------- test tiers

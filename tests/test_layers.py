@@ -82,14 +82,15 @@ def test_no_test_imports_a_private_name_of_recnb():
     """Tests use what users can use: a private name may change without notice."""
     tests = Path(__file__).resolve().parent
     found = []
-    for path in tests.glob("*.py"):
+    for path in sorted(tests.rglob("*.py")):  # every folder: tests/data, tests/models, ...
+        name = path.relative_to(tests).as_posix()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("recnb"):
-                found += [f"{path.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+                found += [f"{name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
             if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
                 base = node.value
                 while isinstance(base, ast.Attribute):
                     base = base.value
                 if isinstance(base, ast.Name) and base.id == "recnb":
-                    found.append(f"{path.name}: recnb...{node.attr}")
+                    found.append(f"{name}: recnb...{node.attr}")
     assert found == []

@@ -1,7 +1,5 @@
 """The one atomic writer: the destination changes only when the new file is complete, with ordinary permissions."""
 
-import os
-import stat
 
 import pytest
 
@@ -9,18 +7,7 @@ from recnb.data.split import leave_one_out
 from recnb.files import atomic_file, atomic_folder
 from recnb.models.checkpoints import load_checkpoint, save_checkpoint
 from recnb.models.sasrec import SASRec, config_from_preset
-
-
-def mode(path) -> int:
-    return stat.S_IMODE(os.stat(path).st_mode)
-
-
-@pytest.fixture
-def umask():
-    """Set the process's umask for one test and restore it afterwards."""
-    previous = os.umask(0o022)
-    yield os.umask
-    os.umask(previous)
+from tests.helpers import file_mode
 
 
 def test_a_failure_while_writing_leaves_the_old_file_as_it_was(tmp_path):
@@ -48,12 +35,12 @@ def test_the_new_file_has_the_mode_a_direct_write_gives(tmp_path, umask, mask):
     old.chmod(0o600)  # the mode of the file it replaces does not carry over
     umask(mask)
     with atomic_file(old) as temporary:
-        assert mode(temporary) == 0o600  # private while it is being written
+        assert file_mode(temporary) == 0o600  # private while it is being written
         temporary.write_bytes(b"new")
     direct = tmp_path / "direct.png"
     direct.write_bytes(b"direct")
     assert old.read_bytes() == b"new"
-    assert mode(old) == mode(direct) == 0o666 & ~mask
+    assert file_mode(old) == file_mode(direct) == 0o666 & ~mask
 
 
 def test_a_folder_appears_whole_or_not_at_all(tmp_path, umask):
@@ -70,8 +57,8 @@ def test_a_folder_appears_whole_or_not_at_all(tmp_path, umask):
         (staging / "sub" / "movies.dat").write_text("1::Film (1990)::Drama\n")
     (tmp_path / "direct").mkdir()
     assert (target / "sub" / "movies.dat").read_text() == "1::Film (1990)::Drama\n"
-    assert mode(target) == mode(target / "sub") == mode(tmp_path / "direct") == 0o755
-    assert mode(target / "sub" / "movies.dat") == 0o644
+    assert file_mode(target) == file_mode(target / "sub") == file_mode(tmp_path / "direct") == 0o755
+    assert file_mode(target / "sub" / "movies.dat") == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == ["direct", "synthetic"]
 
 

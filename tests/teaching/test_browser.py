@@ -27,9 +27,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO
+
 NOTEBOOK = "09_inspecting_attention_and_recommendations.ipynb"
-SCREENSHOT = ROOT / "assets" / "jupyterlab_explorers.png"
+SCREENSHOT = REPO / "assets" / "jupyterlab_explorers.png"
 TIMEOUT_MS = int(os.environ.get("RECNB_BROWSER_TIMEOUT_MS", 240_000))  # generous: CI machines are shared
 
 
@@ -62,7 +63,7 @@ def _free_port() -> int:
 @pytest.fixture
 def jupyterlab(tmp_path, ml1m_dir):
     """A JupyterLab server on 127.0.0.1 serving a copy of notebook 09; yields its base URL and token."""
-    shutil.copy(ROOT / "notebooks" / NOTEBOOK, tmp_path / NOTEBOOK)
+    shutil.copy(REPO / "notebooks" / NOTEBOOK, tmp_path / NOTEBOOK)
     port, token = _free_port(), secrets.token_hex(16)
     settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)

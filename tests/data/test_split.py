@@ -1,12 +1,10 @@
 """Leave-one-out: disjoint, time-ordered splits and the one rule for what a model sees."""
 
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from recnb.data.split import evaluation_inputs, leave_one_out, pad_histories
+from tests.helpers import held_out_by_user, tie_the_last_three, tiny_checkpoint
 
 
 def test_split_positions(ml1m, ml1m_split):
@@ -57,29 +55,6 @@ def test_pad_histories_left_pads_and_truncates_to_most_recent():
         pad_histories([np.array([], dtype=np.int64)])
 
 
-def _tie_the_last_three(source: Path, target: Path, every: int = 4) -> int:
-    """A copy of a GroupLens-layout ``ratings.dat`` where every ``every``-th user's last three ratings share one
-    timestamp and stand in the file newest first: the same ratings, another order of ties in time."""
-    rows: dict[str, list[list[str]]] = {}
-    for line in (source / "ratings.dat").read_text(encoding="latin-1").splitlines():
-        rows.setdefault(line.split("::")[0], []).append(line.split("::"))
-    out, tied = [], 0
-    for n, user in enumerate(rows):
-        ordered = sorted(rows[user], key=lambda row: int(row[3]))
-        if n % every == 0 and len(ordered) >= 5:
-            last = ordered[-3:]
-            for row in last:
-                row[3] = last[0][3]
-            ordered = ordered[:-3] + last[::-1]
-            tied += 1
-        out += ["::".join(row) for row in ordered]
-    target.mkdir(parents=True)
-    for name in ("movies.dat", "users.dat", "README"):
-        shutil.copy(source / name, target / name)
-    (target / "ratings.dat").write_text("\n".join(out) + "\n", encoding="latin-1")
-    return tied
-
-
 def test_split_fingerprint_flags_moved_held_out_films_and_refuses_a_leaked_evaluation(synthetic_dir, tmp_path, capsys):
     """The committed checkpoint's failure mode in miniature: the same ratings, ties in time ordered otherwise."""
     from recnb.cli import main
@@ -87,7 +62,7 @@ def test_split_fingerprint_flags_moved_held_out_films_and_refuses_a_leaked_evalu
     from recnb.data.readers import read_release
     from recnb.data.split import check_split, split_fingerprint
 
-    tied = _tie_the_last_three(synthetic_dir, tmp_path / "tied" / "synthetic")
+    tied = tie_the_last_three(synthetic_dir, tmp_path / "tied" / "synthetic")
     original = build_sequences(read_release("ml-1m", synthetic_dir), name="synthetic")
     reordered = build_sequences(read_release("ml-1m", tmp_path / "tied" / "synthetic"), name="synthetic")
     split, moved = leave_one_out(original.sequences), leave_one_out(reordered.sequences)
@@ -124,36 +99,17 @@ def test_the_committed_checkpoint_was_trained_on_this_ml1m_split(ml1m, ml1m_spli
     assert check.same and check.users == 6040
 
 
-def _tiny_checkpoint(data, split, path: Path, record_split: bool = True) -> Path:
-    """An untrained quick SASRec saved for ``data`` (with ``split``'s fingerprint unless told not to)."""
-    import torch
-
-    from recnb.models.checkpoints import save_checkpoint
-    from recnb.models.sasrec import config_from_preset
-    from recnb.models.training import build_model
-
-    torch.manual_seed(0)
-    config = config_from_preset("quick", data.n_items, len(data.genre_names), len(data.year_bucket_labels))
-    return save_checkpoint(path, build_model(data, config), data, split if record_split else None)
-
-
-def _held_out_by_user(data, split) -> dict[int, tuple[int, int]]:
-    """Each user's (validation, test) film in MovieLens ids: what a split holds out, independent of recnb.data.split."""
-    return {int(data.user_ids[u]): (int(data.item_ids[v]), int(data.item_ids[t]))
-            for u, v, t in zip(split.users, split.valid, split.test)}
-
-
 def test_load_checkpoint_for_split_evaluates_exactly_the_unchanged_users(synthetic_dir, tmp_path, capsys):
     from recnb.data import build_sequences
     from recnb.data.readers import read_release
     from recnb.evaluation.evaluator import evaluate_split
     from recnb.models.checkpoints import load_checkpoint_for_split
 
-    tied = _tie_the_last_three(synthetic_dir, tmp_path / "tied" / "synthetic")
+    tied = tie_the_last_three(synthetic_dir, tmp_path / "tied" / "synthetic")
     original = build_sequences(read_release("ml-1m", synthetic_dir), name="synthetic")
     reordered = build_sequences(read_release("ml-1m", tmp_path / "tied" / "synthetic"), name="synthetic")
     split, moved = leave_one_out(original.sequences), leave_one_out(reordered.sequences)
-    checkpoint = _tiny_checkpoint(original, split, tmp_path / "model.pt")
+    checkpoint = tiny_checkpoint(original, split, tmp_path / "model.pt")
 
     # the split it was trained on: every user, the very same split, one line that says the check ran
     same = load_checkpoint_for_split(checkpoint, original, split)
@@ -161,13 +117,13 @@ def test_load_checkpoint_for_split_evaluates_exactly_the_unchanged_users(synthet
     assert capsys.readouterr().out == f"split check: the same split as at training time ({split.n_users:,} users)\n"
 
     # ties ordered otherwise: only the users whose held-out films are the ones the model held out
-    before, after = _held_out_by_user(original, split), _held_out_by_user(reordered, moved)
+    before, after = held_out_by_user(original, split), held_out_by_user(reordered, moved)
     unchanged = {user for user, films in after.items() if before.get(user) == films}
     assert 0 < len(unchanged) == moved.n_users - tied
     checked = load_checkpoint_for_split(checkpoint, reordered, moved)
     kept = checked.split
     assert set(reordered.user_ids[kept.users].tolist()) == unchanged and kept.n_users == len(unchanged)
-    assert _held_out_by_user(reordered, kept) == {user: before[user] for user in unchanged}
+    assert held_out_by_user(reordered, kept) == {user: before[user] for user in unchanged}
     out = capsys.readouterr().out
     assert out.startswith(f"split check: {tied:,} of {moved.n_users:,} users' held-out films differ")
     assert f"Evaluating only the {len(unchanged):,} users" in out and "python -m recnb train" in out
@@ -177,7 +133,7 @@ def test_load_checkpoint_for_split_evaluates_exactly_the_unchanged_users(synthet
     np.testing.assert_array_equal(evaluate_split(checked.model, kept, "test").ranks, full.ranks[mask])
 
     # a checkpoint that records no split cannot be checked: it says so and keeps every user
-    older = load_checkpoint_for_split(_tiny_checkpoint(original, split, tmp_path / "old.pt", record_split=False),
+    older = load_checkpoint_for_split(tiny_checkpoint(original, split, tmp_path / "old.pt", record_split=False),
                                       reordered, moved)
     assert older.split is moved and older.check is None
     assert capsys.readouterr().out.startswith("split check: not possible, old.pt records no split")
@@ -191,9 +147,9 @@ def test_load_checkpoint_for_split_refuses_when_no_user_is_unchanged(synthetic_d
 
     original = build_sequences(read_release("ml-1m", synthetic_dir), name="synthetic")
     split = leave_one_out(original.sequences)
-    _tie_the_last_three(synthetic_dir, tmp_path / "every" / "synthetic", every=1)   # every user's last three
+    tie_the_last_three(synthetic_dir, tmp_path / "every" / "synthetic", every=1)   # every user's last three
     reordered = build_sequences(read_release("ml-1m", tmp_path / "every" / "synthetic"), name="synthetic")
-    checkpoint = _tiny_checkpoint(original, split, tmp_path / "model.pt")
+    checkpoint = tiny_checkpoint(original, split, tmp_path / "model.pt")
     with pytest.raises(SplitMismatchError, match="no user's held-out films are unchanged.*python -m recnb train"):
         load_checkpoint_for_split(checkpoint, reordered, leave_one_out(reordered.sequences), verbose=False)
 

@@ -33,11 +33,11 @@ from nbgrader.plugins import CsvExportPlugin  # noqa: E402
 from traitlets.config.loader import PyFileConfigLoader  # noqa: E402
 
 from recnb.cli import main  # noqa: E402
+from tests.helpers import REPO  # noqa: E402
 
 # nbgrader 0.9 warns about its own use of SQLAlchemy 2.1 sessions while autograding; harmless
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
 
-REPO = Path(__file__).resolve().parents[1]
 COURSE = REPO / "notebooks" / "assignments"
 ASSIGNMENTS = sorted(path.name for path in (COURSE / "source").iterdir() if path.is_dir())
 SOLUTION_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")

@@ -8,7 +8,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
@@ -16,11 +15,7 @@ import torch  # noqa: E402
 
 from recnb.viz import baseline_plots as bp  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("close_figures")  # the fixture is in tests/conftest.py
 
 
 def test_shorten_keeps_short_titles_and_the_year_of_long_ones():

@@ -10,22 +10,11 @@ from recnb.models.sasrec import (
     count_parameters,
     embedding_components,
 )
-
-N_ITEMS = 30
-
-
-def make_model(**overrides):
-    torch.manual_seed(0)
-    genre = torch.randint(1, 5, (N_ITEMS + 1,))
-    year = torch.randint(1, 7, (N_ITEMS + 1,))
-    genre[0] = year[0] = 0
-    config = config_from_preset("quick", N_ITEMS, n_genres=5, n_year_buckets=7, max_len=12,
-                                **{"dropout": 0.0, **overrides})
-    return SASRec(config, genre, year).eval()
+from tests.helpers import TINY_N_ITEMS, tiny_sasrec
 
 
 def test_future_items_do_not_change_earlier_outputs():
-    model = make_model()
+    model = tiny_sasrec()
     a = torch.tensor([[0, 0, 3, 4, 5, 6, 7, 8]])
     b = a.clone()
     b[0, 5:] = torch.tensor([20, 21, 22])  # change only the future of position 4
@@ -36,7 +25,7 @@ def test_future_items_do_not_change_earlier_outputs():
 
 
 def test_without_the_causal_mask_the_future_leaks():
-    model = make_model(causal=False)
+    model = tiny_sasrec(causal=False)
     a = torch.tensor([[1, 2, 3, 4]])
     b = torch.tensor([[1, 2, 3, 9]])
     with torch.no_grad():
@@ -45,7 +34,7 @@ def test_without_the_causal_mask_the_future_leaks():
 
 
 def test_left_padding_does_not_change_real_outputs():
-    model = make_model()
+    model = tiny_sasrec()
     short = torch.tensor([[3, 4, 5]])
     padded = torch.tensor([[0, 0, 0, 0, 3, 4, 5]])
     with torch.no_grad():
@@ -55,7 +44,7 @@ def test_left_padding_does_not_change_real_outputs():
 
 @pytest.mark.parametrize("with_weights", [True, False])
 def test_no_nan_from_all_padding_rows(with_weights):
-    model = make_model()
+    model = tiny_sasrec()
     histories = torch.tensor([[0, 0, 0, 0], [0, 0, 1, 2]])
     model.train()
     out = model(histories, return_attention=with_weights)
@@ -66,7 +55,7 @@ def test_no_nan_from_all_padding_rows(with_weights):
 
 
 def test_attention_weights_are_causal_and_sum_to_one():
-    model = make_model(n_layers=2, n_heads=2)
+    model = tiny_sasrec(n_layers=2, n_heads=2)
     histories = torch.tensor([[0, 0, 5, 6, 7, 8], [1, 2, 3, 4, 5, 6]])
     with torch.no_grad():
         hidden, attention = model(histories, return_attention=True)
@@ -85,7 +74,7 @@ def test_mask_helper():
 
 
 def test_long_histories_keep_the_most_recent_items_in_score():
-    model = make_model()
+    model = tiny_sasrec()
     long = torch.arange(1, 21)[None]  # 20 items, max_len 12
     with torch.no_grad():
         assert torch.allclose(model.score(long), model.score(long[:, -12:]))
@@ -94,18 +83,18 @@ def test_long_histories_keep_the_most_recent_items_in_score():
 
 
 def test_metadata_switches_and_heads():
-    tied = make_model()
-    plain = make_model(use_genre=False, use_year=False, tied_head=False)
+    tied = tiny_sasrec()
+    plain = tiny_sasrec(use_genre=False, use_year=False, tied_head=False)
     assert tied.genre_embedding is not None and plain.genre_embedding is None and plain.year_embedding is None
     assert plain.head is not None and tied.head is None
     counts = count_parameters(plain)
-    assert counts["output head (separate)"] == 32 * (N_ITEMS + 1) + (N_ITEMS + 1)
+    assert counts["output head (separate)"] == 32 * (TINY_N_ITEMS + 1) + (TINY_N_ITEMS + 1)
     assert counts["total"] == sum(p.numel() for p in plain.parameters())
-    assert tied.score(torch.tensor([[1, 2]])).shape == (1, N_ITEMS + 1)
+    assert tied.score(torch.tensor([[1, 2]])).shape == (1, TINY_N_ITEMS + 1)
 
 
 def test_embedding_components_are_the_looked_up_rows_and_add_up_to_the_models_input():
-    model = make_model()
+    model = tiny_sasrec()
     history = torch.tensor([3, 4, 5, 6])
     parts = embedding_components(model, history)
     assert list(parts) == ["item", "position", "genre", "year", "sum"]
@@ -120,7 +109,7 @@ def test_embedding_components_are_the_looked_up_rows_and_add_up_to_the_models_in
 
 
 def test_embedding_components_skip_features_the_model_does_not_have():
-    model = make_model(use_genre=False, use_year=False)
+    model = tiny_sasrec(use_genre=False, use_year=False)
     parts = embedding_components(model, [1, 2])
     assert list(parts) == ["item", "position", "sum"]
     assert torch.equal(parts["sum"], parts["item"] + parts["position"])
@@ -133,6 +122,6 @@ def test_bad_configs_are_clear():
         config_from_preset("huge", 10)
     with pytest.raises(ValueError, match="Unknown config fields"):
         config_from_preset("quick", 10, width=3)
-    config = config_from_preset("quick", N_ITEMS, n_genres=5)
+    config = config_from_preset("quick", TINY_N_ITEMS, n_genres=5)
     with pytest.raises(ValueError, match="item_genre must be a tensor"):
         SASRec(config, torch.zeros(3, dtype=torch.long))

@@ -8,7 +8,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
@@ -18,11 +17,7 @@ from recnb.data.readers import read_release  # noqa: E402
 from recnb.data.sequences import item_interaction_counts, top_share  # noqa: E402
 from recnb.viz import data_plots as plots  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("close_figures")  # the fixture is in tests/conftest.py
 
 
 @pytest.fixture(scope="module")

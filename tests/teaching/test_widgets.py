@@ -27,6 +27,7 @@ from recnb.teaching.widgets import (
     users_who_watched,
 )
 from recnb.viz.baseline_plots import shorten
+from tests.helpers import held_out_by_user, tie_the_last_three, tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -152,19 +153,17 @@ def test_a_checkpoint_for_other_data_is_reported_in_the_widget(synthetic, ml1m_s
 @pytest.fixture(scope="module")
 def tied(synthetic_dir, tmp_path_factory):
     """The synthetic data in two orders of ties in time, and a checkpoint saved with the first order's split."""
-    from test_split import _held_out_by_user, _tie_the_last_three, _tiny_checkpoint
-
     folder = tmp_path_factory.mktemp("tied")
-    n_tied = _tie_the_last_three(synthetic_dir, folder / "synthetic")
+    n_tied = tie_the_last_three(synthetic_dir, folder / "synthetic")
     original = build_sequences(read_release("ml-1m", synthetic_dir), name="synthetic")
     reordered = build_sequences(read_release("ml-1m", folder / "synthetic"), name="synthetic")
     split, moved = leave_one_out(original.sequences), leave_one_out(reordered.sequences)
-    before, after = _held_out_by_user(original, split), _held_out_by_user(reordered, moved)
+    before, after = held_out_by_user(original, split), held_out_by_user(reordered, moved)
     changed = [user for user, films in after.items() if before.get(user) != films]
     assert len(changed) == n_tied > 0
     return {"original": original, "split": split, "reordered": reordered, "moved": moved, "changed": changed,
             "unchanged": [user for user in after if user not in set(changed)],
-            "checkpoint": _tiny_checkpoint(original, split, folder / "model.pt")}
+            "checkpoint": tiny_checkpoint(original, split, folder / "model.pt")}
 
 
 def test_widgets_flag_a_checkpoint_trained_on_another_split(tied):

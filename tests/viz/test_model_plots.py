@@ -12,31 +12,14 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from recnb.models.sasrec import (  # noqa: E402
-    SASRec,
     attention_mask,
-    config_from_preset,
     count_parameters,
 )
 from recnb.viz import model_plots  # noqa: E402
 from recnb.viz.baseline_plots import shorten  # noqa: E402
+from tests.helpers import TINY_N_ITEMS, tiny_sasrec  # noqa: E402
 
-N_ITEMS = 30
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
-
-
-def make_model(preset: str = "quick", **overrides) -> SASRec:
-    torch.manual_seed(0)
-    genre = torch.randint(1, 5, (N_ITEMS + 1,))
-    year = torch.randint(1, 7, (N_ITEMS + 1,))
-    genre[0] = year[0] = 0
-    config = config_from_preset(preset, N_ITEMS, n_genres=5, n_year_buckets=7,
-                                **{"max_len": 12, "dropout": 0.0, **overrides})
-    return SASRec(config, genre, year).eval()
+pytestmark = pytest.mark.usefixtures("close_figures")  # the fixture is in tests/conftest.py
 
 
 def heatmap_axes(fig) -> list:
@@ -45,7 +28,7 @@ def heatmap_axes(fig) -> list:
 
 # ----------------------------------------------------------------------------- embedding fusion
 def test_plot_embedding_components_draws_one_heatmap_per_part_with_the_labels():
-    model = make_model()
+    model = tiny_sasrec()
     titles = ["A film with a title far longer than twenty-five characters (1999)", "Short (1995)", "Third (1990)"]
     fig = model_plots.plot_embedding_components(model, [3, 4, 5], labels=titles, dims=8)
     axes = heatmap_axes(fig)
@@ -89,7 +72,7 @@ def attention_weights(model, histories):
 
 
 def test_plot_attention_weights_shows_the_weights_and_greys_out_masked_cells():
-    model = make_model()
+    model = tiny_sasrec()
     histories = torch.tensor([[0, 0, 3, 4, 5, 6]])
     weights = attention_weights(model, histories)
     titles = ["<pad>", "<pad>", "Star Wars: Episode IV - A New Hope (1977)", "Toy Story (1995)", "Fargo (1996)",
@@ -134,8 +117,8 @@ def test_plot_attention_weights_takes_an_explicit_mask_and_an_axes():
 
 # ----------------------------------------------------------------------------- parameters
 def test_plot_parameter_counts_draws_every_part_of_every_preset():
-    counts = {"quick": count_parameters(make_model("quick")),
-              "untied": count_parameters(make_model("quick", tied_head=False))}
+    counts = {"quick": count_parameters(tiny_sasrec("quick")),
+              "untied": count_parameters(tiny_sasrec("quick", tied_head=False))}
     fig = model_plots.plot_parameter_counts(counts)
     assert len(fig.axes) == 2
     parts = [name for name in counts["untied"] if name != "total"]
@@ -157,21 +140,21 @@ def diagram_texts(config) -> list[str]:
 
 
 def test_plot_sasrec_diagram_draws_the_configs_blocks_sizes_and_tied_scores():
-    config = make_model("compact", max_len=200).config
+    config = tiny_sasrec("compact", max_len=200).config
     texts = diagram_texts(config)
     joined = "\n".join(texts)
     assert f"× {config.n_layers} blocks" in joined
     assert sum(text == "LayerNorm" for text in texts) == 2 and "final LayerNorm" in texts   # pre-LN: two per block
     assert f"{config.n_heads} heads × {config.d_model // config.n_heads} = {config.d_model}" in joined
     assert f"Linear {config.d_model} → {config.ffn_multiplier * config.d_model}" in joined
-    assert f"E: {N_ITEMS + 1:,} × {config.d_model}" in joined
+    assert f"E: {TINY_N_ITEMS + 1:,} × {config.d_model}" in joined
     assert "genre" in joined and "year bucket" in joined
-    assert f"h · Eᵀ  (B, L, {N_ITEMS + 1:,})" in joined and "tied weights" in joined
+    assert f"h · Eᵀ  (B, L, {TINY_N_ITEMS + 1:,})" in joined and "tied weights" in joined
     assert sum(text == "residual" for text in texts) == 2
 
 
 def test_plot_sasrec_diagram_leaves_out_unused_features_and_shows_a_separate_head():
-    config = make_model("quick", use_genre=False, use_year=False, tied_head=False, n_layers=1).config
+    config = tiny_sasrec("quick", use_genre=False, use_year=False, tied_head=False, n_layers=1).config
     joined = "\n".join(diagram_texts(config))
     assert "genre" not in joined and "year" not in joined
     assert "× 1 block\n" in joined

@@ -1,0 +1,1 @@
+"""Tests of the base layer: recnb.errors, recnb.config and recnb.files."""
