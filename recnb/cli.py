@@ -53,7 +53,7 @@ def check_output_file(path: str, flag: str, example: str = "run.pt") -> None:
 
 #: Model options of ``train``: flag -> the SASRecConfig field it overrides (checked against it by the tests).
 MODEL_OPTIONS = {"--d-model": "d_model", "--layers": "n_layers", "--heads": "n_heads", "--max-len": "max_len",
-                 "--dropout": "dropout"}
+                 "--dropout": "dropout", "--ffn-multiplier": "ffn_multiplier"}
 #: Model switches of ``train``: flag -> (SASRecConfig field, the value the flag sets, help).
 MODEL_SWITCHES = {"--no-genre": ("use_genre", False, "switch the genre embedding off"),
                   "--no-year": ("use_year", False, "switch the year embedding off"),

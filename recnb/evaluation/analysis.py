@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from recnb.evaluation.evaluator import EvaluationResult, candidate_mask, full_ranks, score_batches
+from recnb.evaluation.evaluator import EvaluationResult, candidate_mask, full_ranks, in_input_order, score_batches
 from recnb.evaluation.metrics import metrics_from_ranks
 
 #: The three figures the series reports for every model.
@@ -43,9 +43,10 @@ def tie_rank_bounds(scorer, histories: list[np.ndarray], targets, batch_size: in
         batch_targets = torch.as_tensor(targets[rows], device=scores.device)
         allowed = candidate_mask(padded, batch_targets, scores.shape[1], mask_seen)
         target_scores = scores.gather(1, batch_targets[:, None])
-        pessimistic.append(full_ranks(scores, batch_targets, allowed).cpu())
-        optimistic.append(1 + ((scores > target_scores) & allowed).sum(1).cpu())
-    return torch.cat(pessimistic).numpy(), torch.cat(optimistic).numpy()
+        pessimistic.append((rows, full_ranks(scores, batch_targets, allowed).cpu()))
+        optimistic.append((rows, 1 + ((scores > target_scores) & allowed).sum(1).cpu()))
+    return (in_input_order(pessimistic, len(histories)).numpy(),
+            in_input_order(optimistic, len(histories)).numpy())
 
 
 def metrics_by_group(ranks: Mapping[str, np.ndarray], groups, metric: str = "HR@10",

@@ -98,22 +98,26 @@ def _scoring(model: Model) -> Iterator[None]:
 
 def score_batches(model: Model, histories: Sequence[np.ndarray], batch_size: int = 512, *,
                   max_len: int | None = None, device: str | torch.device | None = None, progress: bool = False,
-                  desc: str = "Scoring") -> Iterator[tuple[slice, torch.Tensor, torch.Tensor]]:
+                  desc: str = "Scoring") -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
     """Score ``histories`` ``batch_size`` users at a time: the one batch loop of recnb.
 
-    Yields ``(rows, padded, scores)`` per batch: ``rows``, the slice of ``histories`` scored;
-    ``padded``, those whole histories left-padded to (B, L) on the scores' device (what a
-    seen-item mask needs); ``scores``, the model's (B, N + 1). The model sees the last
-    ``max_len`` items only (all with None), moved to ``device`` if given; it is scored without
-    gradients and, if it is a torch module, in eval mode, restored after each batch.
+    Yields ``(rows, padded, scores)`` per batch: ``rows``, the indices into ``histories`` of
+    the users scored; ``padded``, those whole histories left-padded to (B, L) on the scores'
+    device (what a seen-item mask needs); ``scores``, the model's (B, N + 1). Users go in order
+    of history length, so a batch holds histories of similar length and little padding (a
+    sequence model's cost grows with the padded length); callers put results back with
+    ``rows``. The model sees the last ``max_len`` items only (all with None), moved to
+    ``device`` if given; it is scored without gradients and, if it is a torch module, in eval
+    mode, restored after each batch.
 
     Raises ValueError for scores of the wrong shape or with NaN.
     """
     score = as_scorer(model)
+    order = np.argsort([len(h) for h in histories], kind="stable")
     starts = range(0, len(histories), batch_size)
     for begin in tqdm(starts, desc=desc, disable=not progress, leave=False):
-        rows = slice(begin, min(begin + batch_size, len(histories)))
-        padded = pad_histories(histories[rows])
+        rows = order[begin:begin + batch_size]
+        padded = pad_histories([histories[i] for i in rows])
         model_input = padded if max_len is None else padded[:, -max_len:]
         if device is not None:
             model_input = model_input.to(device)
@@ -121,6 +125,17 @@ def score_batches(model: Model, histories: Sequence[np.ndarray], batch_size: int
             scores = score(model_input)
         _check_scores(scores, len(padded))
         yield rows, padded.to(scores.device), scores
+
+
+def in_input_order(parts: list[tuple[np.ndarray, torch.Tensor]], n: int) -> torch.Tensor:
+    """Per-batch results of :func:`score_batches` ``(rows, values)`` put back in the order of its input."""
+    if not parts:
+        return torch.zeros(0, dtype=torch.int64)
+    first = parts[0][1]
+    out = first.new_empty((n, *first.shape[1:]))
+    for rows, values in parts:
+        out[torch.as_tensor(rows)] = values.to(out.device)
+    return out
 
 
 def candidate_mask(histories: torch.Tensor, targets: torch.Tensor | None, n_columns: int,
@@ -174,18 +189,18 @@ def top_k(model: Model, histories: Sequence[np.ndarray], k: int = 10, *, exclude
     if k < 1:
         raise InvalidArgumentError("k must be at least 1.")
     items, values = [], []
-    for _, padded, scores in score_batches(model, histories, batch_size):
+    for rows, padded, scores in score_batches(model, histories, batch_size):
         allowed = candidate_mask(padded, None, scores.shape[1], mask_seen=exclude_seen)
         top = top_columns(scores, k, allowed)
         found = top >= 0
         top = torch.where(found, top, 0)
-        items.append(top.cpu())
+        items.append((rows, top.cpu()))
         if with_scores:
-            values.append(scores.double().gather(1, top).masked_fill(~found, -torch.inf).cpu())
-    ids = torch.cat(items).numpy() if items else np.zeros((0, k), dtype=np.int64)
+            values.append((rows, scores.double().gather(1, top).masked_fill(~found, -torch.inf).cpu()))
+    ids = in_input_order(items, len(histories)).numpy() if items else np.zeros((0, k), dtype=np.int64)
     if not with_scores:
         return ids
-    return ids, (torch.cat(values).numpy() if values else np.zeros((0, k)))
+    return ids, (in_input_order(values, len(histories)).numpy() if values else np.zeros((0, k)))
 
 
 def full_ranks(scores: torch.Tensor, targets: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
@@ -286,10 +301,10 @@ def evaluate(model: Model, histories: list[np.ndarray], targets, *, ks=DEFAULT_K
         if protocol == "full":
             batch_ranks = full_ranks(scores, batch_targets, allowed)
         else:
-            users = torch.arange(rows.start, rows.stop, device=scores.device)
+            users = torch.as_tensor(rows, device=scores.device)
             batch_ranks = sampled_ranks(scores, batch_targets, allowed, users, n_negatives, seed)
-        ranks.append(batch_ranks.cpu())
-    ranks_array = torch.cat(ranks).numpy() if ranks else np.zeros(0, dtype=np.int64)
+        ranks.append((rows, batch_ranks.cpu()))
+    ranks_array = in_input_order(ranks, len(histories)).numpy()
     name = "full ranking" if protocol == "full" else f"sampled ({n_negatives} negatives, seed {seed})"
     return EvaluationResult(metrics_from_ranks(ranks_array, ks), ranks_array, name,
                             time.perf_counter() - start, {"mask_seen": mask_seen, "ks": tuple(ks)})

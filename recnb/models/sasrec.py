@@ -100,22 +100,32 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(config.d_model, config.d_model)
         self.attention_dropout = config.attention_dropout
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, return_weights: bool = False):
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, return_weights: bool = False, last_only: bool = False):
+        """Attention over ``x`` (B, L, D); with ``last_only``, only the last position asks (queries (B, 1, D)):
+        all the next-item score needs from the last block, at a fraction of the cost."""
         B, L, D = x.shape
-        q, k, v = self.qkv(x).split(D, dim=-1)                          # 3 x (B, L, D)
-        q, k, v = (t.view(B, L, self.n_heads, D // self.n_heads).transpose(1, 2) for t in (q, k, v))  # (B, H, L, d)
-        if return_weights:
-            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])   # (B, H, L, L)
+        if last_only:   # keys and values of every position, the query of the last one only
+            q = F.linear(x[:, -1:], self.qkv.weight[:D], self.qkv.bias[:D])                 # (B, 1, D)
+            k, v = F.linear(x, self.qkv.weight[D:], self.qkv.bias[D:]).split(D, dim=-1)    # 2 x (B, L, D)
+            mask = mask[:, :, -1:]                                                          # (B, 1, 1, L)
+        else:
+            q, k, v = self.qkv(x).split(D, dim=-1)                      # 3 x (B, L, D)
+        Q = q.shape[1]                                                  # query positions: L, or 1
+        q = q.view(B, Q, self.n_heads, D // self.n_heads).transpose(1, 2)                   # (B, H, Q, d)
+        k, v = (t.view(B, L, self.n_heads, D // self.n_heads).transpose(1, 2) for t in (k, v))  # (B, H, L, d)
+        if return_weights or last_only:   # one query a row: two small products beat the fused kernel's setup
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])   # (B, H, Q, L)
             scores = scores.masked_fill(~mask, float("-inf"))
             weights = scores.softmax(dim=-1)                            # rows sum to 1; masked entries are 0
             dropped = F.dropout(weights, self.attention_dropout, self.training)
-            context = dropped @ v                                       # (B, H, L, d)
+            context = dropped @ v                                       # (B, H, Q, d)
+            weights = weights if return_weights else None
         else:
             # The same computation by PyTorch's fused kernel: faster, and it never builds (B, H, L, L).
             context = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask, dropout_p=self.attention_dropout if self.training else 0.0)
             weights = None
-        context = context.transpose(1, 2).reshape(B, L, D)              # (B, L, D)
+        context = context.transpose(1, 2).reshape(B, Q, D)              # (B, Q, D)
         return self.out(context), weights
 
 
@@ -132,9 +142,9 @@ class Block(nn.Module):
             nn.Linear(config.d_model, hidden), nn.GELU(), nn.Linear(hidden, config.d_model))
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x, mask, return_weights=False):
-        attended, weights = self.attention(self.norm1(x), mask, return_weights)
-        x = x + self.dropout(attended)
+    def forward(self, x, mask, return_weights=False, last_only=False):
+        attended, weights = self.attention(self.norm1(x), mask, return_weights, last_only)
+        x = (x[:, -1:] if last_only else x) + self.dropout(attended)
         x = x + self.dropout(self.feed_forward(self.norm2(x)))
         return x, weights
 
@@ -215,14 +225,16 @@ class SASRec(nn.Module):
             features["year"] = self.year_embedding(self.item_year_bucket[histories])
         return features
 
-    def forward(self, histories: torch.Tensor, return_attention: bool = False):
+    def forward(self, histories: torch.Tensor, return_attention: bool = False, last_only: bool = False):
         """Hidden states (B, L, D) for a left-padded batch; with ``return_attention``, also a list
-        of (B, H, L, L) attention weights, one per layer."""
+        of (B, H, L, L) attention weights, one per layer. With ``last_only``, the hidden state of
+        the last position only, (B, 1, D): the last block then computes nothing else (the
+        scoring path; earlier blocks still need every position, as keys and values)."""
         mask = attention_mask(histories, self.config.causal)
         x = self.embed(histories)
         attention = []
-        for block in self.blocks:
-            x, weights = block(x, mask, return_attention)
+        for number, block in enumerate(self.blocks, 1):
+            x, weights = block(x, mask, return_attention, last_only and number == len(self.blocks))
             attention.append(weights)
         x = self.final_norm(x)
         return (x, attention) if return_attention else x
@@ -241,7 +253,9 @@ class SASRec(nn.Module):
         embedding whatever the padding.
         """
         histories = histories[:, -self.config.max_len:]
-        return self.logits(self(histories)[:, -1]).float()
+        width = max(int((histories != 0).sum(1).max()), 1) if len(histories) else 1
+        histories = histories[:, -width:]   # columns that are padding in every row change no score: drop them
+        return self.logits(self(histories, last_only=True)[:, -1]).float()
 
 
 def count_parameters(model: SASRec) -> dict[str, int]:

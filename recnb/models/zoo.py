@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -18,7 +19,7 @@ from recnb.config import repository_root
 from recnb.data.split import LeaveOneOutSplit, evaluation_inputs
 from recnb.errors import MissingDataError
 from recnb.evaluation.analysis import HEADLINE_METRICS
-from recnb.evaluation.evaluator import Model, candidate_mask, full_ranks, score_batches
+from recnb.evaluation.evaluator import Model, candidate_mask, full_ranks, in_input_order, score_batches
 from recnb.evaluation.metrics import metrics_from_ranks
 from recnb.models.baselines import BASELINES, MarkovChain, make_baseline
 
@@ -83,14 +84,14 @@ def alpha_sweep(n_items: int, split: LeaveOneOutSplit, alphas: Sequence[float], 
         return markov.score(last) if tie_break else markov.next_item_probabilities(last[:, 0])
 
     histories, targets = evaluation_inputs(split, which)
-    ranks: dict[float, list[torch.Tensor]] = {a: [] for a in alphas}
+    ranks: dict[float, list[tuple[np.ndarray, torch.Tensor]]] = {a: [] for a in alphas}
     for rows, padded, markov_scores in score_batches(chain_scores, histories, batch_size):
         batch_targets = torch.as_tensor(targets[rows])
         allowed = candidate_mask(padded, batch_targets, markov_scores.shape[1])  # seen items: whole history
         for alpha in alphas:  # the same expression as Hybrid._score, so the same floating-point scores
             scores = alpha * markov_scores + (1.0 - alpha) * markov.popularity[None, :]
-            ranks[alpha].append(full_ranks(scores, batch_targets, allowed))
-    metrics_by_alpha = [metrics_from_ranks(torch.cat(ranks[a]).numpy()) for a in alphas]
+            ranks[alpha].append((rows, full_ranks(scores, batch_targets, allowed)))
+    metrics_by_alpha = [metrics_from_ranks(in_input_order(ranks[a], len(histories)).numpy()) for a in alphas]
     missing = [m for m in metrics if m not in metrics_by_alpha[0]]
     if missing:
         raise ValueError(f"Unknown metrics {missing}; choose from {sorted(metrics_by_alpha[0])}.")

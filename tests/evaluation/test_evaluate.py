@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 import torch
 
+from recnb.data.split import evaluation_inputs
 from recnb.errors import InvalidArgumentError
-from recnb.evaluation.evaluator import as_scorer, evaluate, evaluate_split, score_batches, top_columns, top_k
+from recnb.evaluation.evaluator import (
+    as_scorer,
+    evaluate,
+    evaluate_split,
+    in_input_order,
+    score_batches,
+    top_columns,
+    top_k,
+)
 from recnb.evaluation.metrics import metrics_from_ranks, ndcg
 from recnb.models.baselines import Popularity
 
@@ -74,15 +83,16 @@ def test_oracle_scores_one_and_worst_model_gets_the_minimum(ml1m, ml1m_split):
     n_columns = ml1m.n_items + 1
     test_targets = torch.as_tensor(ml1m_split.test)
 
-    class Oracle:
-        def __init__(self):
-            self.offset = 0
+    # the oracle knows each user's target by the user's history (the evaluator may score users in any order)
+    inputs, _ = evaluation_inputs(ml1m_split, "test")
+    target_of = {tuple(history[-50:].tolist()): target for history, target in zip(inputs, test_targets.tolist())}
+    assert len(target_of) == len(inputs)   # the last 50 films tell every user apart
 
+    class Oracle:
         def score(self, histories):
             scores = torch.zeros(len(histories), n_columns)
-            batch = test_targets[self.offset: self.offset + len(histories)]
-            scores[torch.arange(len(histories)), batch] = 1.0
-            self.offset += len(histories)
+            batch = [target_of[tuple(row[row != 0][-50:].tolist())] for row in histories]
+            scores[torch.arange(len(histories)), torch.tensor(batch)] = 1.0
             return scores
 
     oracle = evaluate_split(Oracle(), ml1m_split, "test", batch_size=1000)
@@ -184,8 +194,12 @@ def test_score_batches_covers_every_user_once_in_eval_mode_and_restores_training
     model = Dropout().train()
     histories = [np.array([1]), np.array([2, 3]), np.array([3]), np.array([1, 2, 3])]
     batches = list(score_batches(model, histories, batch_size=3))
-    assert [(rows.start, rows.stop) for rows, _, _ in batches] == [(0, 3), (3, 4)]
-    assert batches[0][1].tolist() == [[0, 1], [2, 3], [0, 3]]        # whole histories, left-padded
+    # shortest histories first, so a batch holds similar lengths; rows say which users, to put results back
+    assert [rows.tolist() for rows, _, _ in batches] == [[0, 2, 1], [3]]
+    assert batches[0][1].tolist() == [[0, 1], [0, 3], [2, 3]]        # whole histories, left-padded
+    assert batches[1][1].tolist() == [[1, 2, 3]]
+    back = in_input_order([(rows, padded[:, -1]) for rows, padded, _ in batches], len(histories))
+    assert back.tolist() == [1, 3, 3, 3]                               # each user's last item, in input order
     assert calls == [(False, False), (False, False)] and model.training
     with pytest.raises(ValueError, match="NaN"):
         list(score_batches(lambda padded: torch.full((len(padded), 4), float("nan")), histories))

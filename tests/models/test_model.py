@@ -125,3 +125,20 @@ def test_bad_configs_are_clear():
     config = config_from_preset("quick", TINY_N_ITEMS, n_genres=5)
     with pytest.raises(ValueError, match="item_genre must be a tensor"):
         SASRec(config, torch.zeros(3, dtype=torch.long))
+
+
+@pytest.mark.parametrize("n_layers, n_heads, tied_head", [(1, 1, True), (2, 2, True), (3, 4, False)])
+def test_the_scoring_path_equals_the_last_position_of_the_full_forward(n_layers, n_heads, tied_head):
+    """score() trims all-padding columns and runs the last block for the last position only: same scores."""
+    model = tiny_sasrec(n_layers=n_layers, n_heads=n_heads, tied_head=tied_head).eval()
+    torch.manual_seed(1)
+    histories = torch.randint(1, TINY_N_ITEMS + 1, (5, 12))
+    histories[:, :4] = 0                               # every row padded at the left: those columns are dropped
+    histories[0, :9] = 0                               # and one row much shorter than the others
+    with torch.no_grad():
+        full = model.logits(model(histories)[:, -1])   # every position of every block
+        scored = model.score(histories)
+        last = model(histories, last_only=True)
+    assert last.shape == (5, 1, model.config.d_model)
+    assert torch.allclose(scored, full, atol=1e-5)
+    assert model.score(torch.zeros(2, 6, dtype=torch.long)).shape == (2, TINY_N_ITEMS + 1)   # all padding: no error

@@ -120,9 +120,9 @@ def test_fp16_nan_loss_mid_training_is_skipped_and_training_continues(monkeypatc
     calls = {"n": 0}
     real_loss = train_module.sequence_loss
 
-    def sometimes_nan(model, x, y, loss="ce"):
+    def sometimes_nan(model, x, y, loss="ce", negatives=1000):
         calls["n"] += 1
-        loss, n = real_loss(model, x, y, loss)
+        loss, n = real_loss(model, x, y, loss, negatives)
         return (loss * float("nan"), n) if calls["n"] == 2 else (loss, n)
 
     monkeypatch.setattr(train_module, "sequence_loss", sometimes_nan)
@@ -314,6 +314,39 @@ def test_bce_loss_is_one_positive_and_one_negative_per_position():
         assert not (negatives == positives).any() and negatives.min() >= 1 and negatives.max() <= data.n_items
     with pytest.raises(ValueError, match="loss must be one of"):
         sequence_loss(model, x, y, loss="hinge")
+
+
+def test_sampled_loss_is_a_softmax_over_the_target_and_the_shared_draws():
+    """The sampled softmax, recomputed from the full logits with the same draw; a draw of the target is left out."""
+    data = tiny_data()
+    x = torch.tensor([[0, 0, 1, 2, 3, 4], [5, 6, 7, 8, 9, 10]])
+    y = torch.tensor([[0, 0, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]])
+    for tied, draws in ((True, 5), (False, 5), (True, 200)):   # 200 draws of 12 items: every target drawn too
+        model = SASRec(quick_config(data, dropout=0.0, tied_head=tied), data.item_genre, data.item_year_bucket).eval()
+        torch.manual_seed(3)
+        loss, positions = sequence_loss(model, x, y, loss="sampled", negatives=draws)
+        torch.manual_seed(3)
+        drawn = torch.randint(1, data.n_items + 1, (draws,))
+        real = y != 0
+        logits = model.logits(model(x)[real])                           # (10, N + 1)
+        expected = 0.0
+        for row, target in zip(logits, y[real]):
+            others = row[drawn[drawn != target]]                        # the draws that are not this target
+            expected -= torch.log_softmax(torch.cat([row[target].view(1), others]), 0)[0]
+        assert positions == 10 and torch.isfinite(loss)
+        assert torch.allclose(loss, expected, atol=1e-4)
+    # with every item drawn many times, the sampled loss is full cross-entropy plus a known constant
+    assert (drawn == 1).any() and set(drawn.tolist()) == set(range(1, data.n_items + 1))
+
+
+def test_sampled_training_learns_the_tiny_cycle():
+    data = tiny_data()
+    split = leave_one_out(data.sequences)
+    result = train_sasrec(data, split, quick_config(data, dropout=0.0),
+                          TrainConfig(epochs=40, batch_size=8, lr=1e-2, patience=40, loss="sampled", negatives=4,
+                                      progress=False, verbose=False))
+    assert result.history["loss"].iloc[-1] < result.history["loss"].iloc[0] / 2
+    assert evaluate_split(result.model, split, "test")["HR@10"] >= 0.9
 
 
 def test_bce_training_learns_the_tiny_cycle():
