@@ -107,7 +107,8 @@ class TrainConfig:
     seed: int = _setting(0, "the seed of weights, batches and dropout: one seed, one run", "seed")
     device: str = _setting("auto", "auto, cpu, cuda, cuda:1 or mps", "text")
     eval_batch_size: int = _setting(1024, "users scored at once in each validation", "count")
-    max_minutes: float | None = _setting(None, "stop after the epoch that passes this wall-clock budget",
+    max_minutes: float | None = _setting(None, "wall-clock budget from the call's start: no epoch is begun that "
+                                         "would end past it (judged by the last epoch's time)",
                                          "optional_positive")
     schedule: str = _setting("constant", "learning-rate schedule; cosine warms up, then decays to 0 at the last "
                              "epoch", "choices", choices=SCHEDULES)
@@ -414,7 +415,7 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
         scheduler.load_state_dict(payload["scheduler_state"])
         for param_group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
             param_group["lr"] = lr
-    started, bad_epochs = time.perf_counter(), 0   # a resumed run continues from its best epoch: none bad yet
+    bad_epochs = 0   # a resumed run continues from its best epoch: none bad yet
     # the wall clock of a resumed run goes on from the stored epoch's (older histories did not record it)
     elapsed_before = float(history[-1].get("elapsed_minutes", 0.0)) if history else 0.0
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -485,7 +486,8 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
             break
         if bad_epochs >= tc.patience:
             break
-        if tc.max_minutes is not None and time.perf_counter() - started > 60 * tc.max_minutes:
+        # a budget is kept, not overrun: stop if one more epoch as long as this one would pass it
+        if tc.max_minutes is not None and time.perf_counter() - began + seconds > 60 * tc.max_minutes:
             break
     model.load_state_dict(best_state)
     model.eval()

@@ -68,3 +68,35 @@ def recipe_table(logs: list[TrainingLog]) -> pd.DataFrame:
             "minutes": log.minutes,
         })
     return pd.DataFrame(rows).set_index("run")
+
+
+def time_to_reach(log: TrainingLog, threshold: float, metric: str = "valid_HR@10") -> float | None:
+    """Wall-clock minutes from the start of the run to the end of the first epoch whose ``metric`` reached
+    ``threshold`` (validation included), or None if no epoch did or the history has no clock.
+
+    Histories written before ``elapsed_minutes`` existed (the converted printed logs) have only each epoch's
+    ``seconds``: their clock is the running sum of those, which leaves out loading the data.
+    """
+    history = log.history
+    if metric not in history or not (history[metric] >= threshold).any():
+        return None
+    if "elapsed_minutes" in history:
+        clock = history["elapsed_minutes"]
+    elif "seconds" in history:
+        clock = history["seconds"].cumsum() / 60
+    else:
+        return None
+    return float(clock[history[metric] >= threshold].iloc[0])
+
+
+def quality_over_time(logs: list[TrainingLog], metric: str = "valid_HR@10") -> pd.DataFrame:
+    """One row per epoch of every run that recorded ``metric``: its name, the minutes since the run started,
+    and ``metric``."""
+    frames = [pd.DataFrame(columns=["run", "minutes", metric])]
+    for log in logs:
+        history = log.history
+        if metric not in history:
+            continue
+        minutes = history["elapsed_minutes"] if "elapsed_minutes" in history else history["seconds"].cumsum() / 60
+        frames.append(pd.DataFrame({"run": log.name, "minutes": minutes.to_numpy(), metric: history[metric]}))
+    return pd.concat(frames, ignore_index=True)

@@ -174,3 +174,20 @@ def plot_recipe_comparison(logs, reference_ndcg: float | None = None):
     left.legend(frameon=False, fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def plot_quality_over_time(curves: pd.DataFrame, metric: str = "valid_HR@10", target: float | None = None,
+                           budget_minutes: float | None = None, ax=None):
+    """Validation quality against wall-clock minutes, one line per run (``training_logs.quality_over_time``),
+    with the ``target`` as a dashed line and the time budget as a dotted one."""
+    ax = axes_or_new(ax, figsize=(7, 3.8))
+    sns.lineplot(data=curves, x="minutes", y=metric, hue="run", marker="o", markersize=3, ax=ax)
+    if target is not None:
+        ax.axhline(target, color="grey", linestyle="--", linewidth=1)
+        ax.text(ax.get_xlim()[1], target, f" {target:g}", va="center", color="grey")
+    if budget_minutes is not None:
+        ax.axvline(budget_minutes, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("wall-clock minutes since the run started")
+    ax.set_ylabel(metric.replace("valid_", "validation "))
+    ax.legend(title=None, fontsize=8)
+    return ax

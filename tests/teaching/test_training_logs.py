@@ -13,7 +13,13 @@ from recnb.errors import DataFormatError, MissingDataError
 from recnb.models.history import HistoryWriter, history_path, read_history
 from recnb.models.sasrec import config_from_preset
 from recnb.models.training import train_recipe, train_sasrec
-from recnb.teaching.training_logs import read_training_log, recipe_table
+from recnb.teaching.training_logs import (
+    TrainingLog,
+    quality_over_time,
+    read_training_log,
+    recipe_table,
+    time_to_reach,
+)
 
 
 def test_the_history_beside_a_checkpoint_is_the_run_the_checkpoint_records(tmp_path, capsys):
@@ -90,3 +96,22 @@ def test_what_is_not_a_history_is_refused_with_what_to_do(tmp_path):
     headless.write_text('{"record": "epoch", "epoch": 1}\n')
     with pytest.raises(DataFormatError, match="does not start with a 'run' line"):
         read_history(headless)
+
+
+def test_time_to_reach_reads_the_clock_of_the_first_epoch_past_the_target(tmp_path):
+    path = tmp_path / "run.history.jsonl"
+    writer = HistoryWriter(path)
+    writer.start({"model_config": {}, "train_config": {}})
+    for epoch, hit_rate, minutes in ((1, 0.20, 1.5), (2, 0.31, 2.5), (3, 0.29, 3.5), (4, 0.33, 4.5)):
+        writer.epoch({"epoch": epoch, "loss": 5.0, "valid_HR@10": hit_rate, "valid_NDCG@10": hit_rate / 2,
+                      "seconds": 60.0, "elapsed_minutes": minutes})
+    log = read_training_log(path)
+    assert time_to_reach(log, 0.30) == 2.5 and time_to_reach(log, 0.33) == 4.5 and time_to_reach(log, 0.5) is None
+    assert time_to_reach(log, 0.15, metric="valid_NDCG@10") == 2.5
+    curves = quality_over_time([log, log])
+    assert len(curves) == 8 and curves["minutes"].tolist()[:4] == [1.5, 2.5, 3.5, 4.5]
+    # a history without a clock of its own (converted from printed output) counts the epochs' seconds
+    old = TrainingLog("old", None, {}, {}, pd.DataFrame({"epoch": [1, 2], "valid_HR@10": [0.2, 0.3],
+                                                         "seconds": [30.0, 30.0]}), None, None, None)
+    assert time_to_reach(old, 0.3) == 1.0
+    assert quality_over_time([old], metric="valid_MRR").empty   # runs that did not record the metric are left out

@@ -14,6 +14,7 @@ from recnb.viz.training_plots import (  # noqa: E402
     plot_learning_rate_schedule,
     plot_number_lines,
     plot_precision_comparison,
+    plot_quality_over_time,
     plot_training_history,
 )
 
@@ -83,3 +84,14 @@ def test_number_lines_draw_each_format_from_its_smallest_subnormal_to_its_larges
     assert fp32_normal[2] == pytest.approx(np.log10(3e38))
     assert [t.get_text() for t in top.get_yticklabels()] == ["fp16", "fp32"]
     assert any(np.allclose(line.get_xdata(), -6) for line in fig.axes[1].get_lines())
+
+
+def test_quality_over_time_draws_a_line_per_run_and_the_target_and_budget():
+    curves = pd.DataFrame({"run": ["a"] * 3 + ["b"] * 2, "minutes": [1.0, 2.0, 3.0, 0.5, 1.0],
+                           "valid_HR@10": [0.2, 0.28, 0.31, 0.25, 0.3]})
+    ax = plot_quality_over_time(curves, target=0.30, budget_minutes=2.5)
+    assert [text.get_text() for text in ax.get_legend().texts] == ["a", "b"]
+    drawn = {tuple(line.get_xdata()): tuple(line.get_ydata()) for line in ax.get_lines()}
+    assert drawn[(1.0, 2.0, 3.0)] == (0.2, 0.28, 0.31) and drawn[(0.5, 1.0)] == (0.25, 0.3)
+    assert any(ys == (0.3, 0.3) for ys in drawn.values())       # the target, across the axes
+    assert (2.5, 2.5) in drawn                                   # the budget, up the axes
