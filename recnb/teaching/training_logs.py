@@ -48,15 +48,20 @@ def read_training_log(path: str | os.PathLike, name: str | None = None) -> Train
 
 
 def recipe_table(logs: list[TrainingLog]) -> pd.DataFrame:
-    """One row per run: its recipe (dropout, every window or the newest, epochs planned, peak lr) beside what it
-    reached: best validation epoch and NDCG@10, test metrics, minutes. Test figures and minutes are missing for
+    """One row per run: its recipe (heads, feed-forward width as a multiple of d_model, dropout, loss, schedule,
+    every window or the newest, peak lr, epochs planned) beside what it reached: best validation epoch and NDCG@10, test metrics, minutes. Test figures and minutes are missing for
     runs stopped before their end."""
     rows = []
     for log in logs:
         best, test = log.best, log.test or {}
+        loss = log.train_config.get("loss", "ce")
         rows.append({
             "run": log.name,
+            "heads": log.model_config.get("n_heads"),
+            "feed-forward": log.model_config.get("ffn_multiplier"),
             "dropout": log.model_config.get("dropout"),
+            "loss": f"sampled ({log.train_config.get('negatives')})" if loss == "sampled" else loss,
+            "schedule": log.train_config.get("schedule"),
             "all windows": log.train_config.get("all_windows"),
             "lr": log.train_config.get("lr"),
             "epochs planned": log.train_config.get("epochs"),
