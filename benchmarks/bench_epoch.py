@@ -36,17 +36,7 @@ from recnb.models.training import (
     training_tensors,
     trim_padding,
 )
-
-
-def matmul_gflops(repeats: int = 5) -> float:
-    """The CPU's rate on a product the size of one output-layer chunk, best of ``repeats``."""
-    a, b = torch.randn(16384, 64), torch.randn(64, 3417)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * 16384 * 64 * 3417 / best / 1e9
+from recnb.teaching.benchmark import matmul_gflops
 
 
 def part_flop(config, lengths: np.ndarray, columns: int) -> dict[str, float]:

@@ -24,17 +24,7 @@ from recnb import evaluate_split, leave_one_out, load_dataset
 from recnb.data.split import evaluation_inputs
 from recnb.models.checkpoints import load_checkpoint
 from recnb.models.zoo import default_checkpoint
-
-
-def matmul_gflops(repeats: int = 5) -> float:
-    """The CPU's rate on a product the size of one training chunk of the output layer, best of ``repeats``."""
-    a, b = torch.randn(16384, 64), torch.randn(64, 3417)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * 16384 * 64 * 3417 / best / 1e9
+from recnb.teaching.benchmark import matmul_gflops
 
 
 def forward_gflop(model, split) -> float:

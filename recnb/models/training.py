@@ -106,7 +106,7 @@ class TrainConfig:
     patience: int = _setting(10, "epochs without a better validation NDCG@10 before stopping", "count")
     seed: int = _setting(0, "the seed of weights, batches and dropout: one seed, one run", "seed")
     device: str = _setting("auto", "auto, cpu, cuda, cuda:1 or mps", "text")
-    eval_batch_size: int = _setting(1024, "users scored at once in each validation", "count")
+    eval_batch_size: int = _setting(256, "users scored at once in each validation", "count")
     max_minutes: float | None = _setting(None, "wall-clock budget from the call's start: no epoch is begun that "
                                          "would end past it (judged by the last epoch's time)",
                                          "optional_positive")
