@@ -23,7 +23,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from recnb import leave_one_out, load_dataset
 from recnb.models.sasrec import config_from_preset
@@ -31,6 +30,7 @@ from recnb.models.training import (
     build_model,
     epoch_batches,
     optimizer_step,
+    output_loss,
     train_recipe,
     train_sasrec,
     training_tensors,
@@ -68,15 +68,7 @@ def time_parts(data, split, config, loss: str, negatives: int, steps: int, batch
         hidden = model(x)                                            # body forward
         h = hidden[real].detach().requires_grad_()
         middle = time.perf_counter()
-        if loss == "ce":
-            value = F.cross_entropy(model.logits(h), y[real], reduction="sum")
-        else:   # the same computation as sequence_loss, on the detached hidden states
-            drawn = torch.randint(1, config.n_items + 1, (negatives,))
-            weight = model.item_embedding.weight
-            pos = (h * weight[y[real]]).sum(-1, keepdim=True)
-            neg = (h @ weight[drawn].T).masked_fill(drawn[None, :] == y[real][:, None], -torch.inf)
-            value = F.cross_entropy(torch.cat([pos, neg], 1), torch.zeros(len(h), dtype=torch.long),
-                                    reduction="sum")
+        value = output_loss(model, h, y[real], loss, negatives)
         value.backward()                                             # output layer + softmax, both ways
         after_output = time.perf_counter()
         hidden[real].backward(h.grad)                                # body backward

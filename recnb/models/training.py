@@ -218,13 +218,18 @@ def sequence_loss(model: SASRec, inputs: torch.Tensor, targets: torch.Tensor,
         raise InvalidArgumentError(f"loss must be one of {LOSSES}, not {loss!r}.")
     hidden = model(inputs)                              # (B, L, D)
     real = targets != 0                                 # (B, L)
-    positives = targets[real]                           # (M,) target ids, M real positions
+    return output_loss(model, hidden[real], targets[real], loss, negatives), int(real.sum())
+
+
+def output_loss(model: SASRec, h: torch.Tensor, positives: torch.Tensor, loss: str = "ce",
+                negatives: int = 1000) -> torch.Tensor:
+    """The output layer's summed loss for hidden states ``h`` (M, D) and their target ids ``positives`` (M,):
+    the part of :func:`sequence_loss` after the Transformer (see it for the three losses)."""
     if loss == "ce":
-        logits = model.logits(hidden[real])             # (M, N + 1)
-        return F.cross_entropy(logits.float(), positives, reduction="sum"), int(real.sum())
+        logits = model.logits(h)                        # (M, N + 1)
+        return F.cross_entropy(logits.float(), positives, reduction="sum")
     n_items = model.config.n_items
     weight, bias = output_weights(model)
-    h = hidden[real]                                    # (M, D)
     if loss == "sampled":
         drawn = torch.randint(1, n_items + 1, (negatives,), device=positives.device)   # (S,) shared by the batch
         positive_logit = (h * weight[positives]).sum(-1, keepdim=True)                  # (M, 1)
@@ -234,14 +239,16 @@ def sequence_loss(model: SASRec, inputs: torch.Tensor, targets: torch.Tensor,
         hit = drawn[None, :] == positives[:, None]      # (M, S): a draw of the target itself is no negative
         logits = torch.cat([positive_logit, negative_logits.masked_fill(hit, -torch.inf)], dim=1).float()
         zeros = torch.zeros(len(logits), dtype=torch.long, device=logits.device)      # the target is column 0
-        return F.cross_entropy(logits, zeros, reduction="sum"), int(real.sum())
+        return F.cross_entropy(logits, zeros, reduction="sum")
+    if loss != "bce":
+        raise InvalidArgumentError(f"loss must be one of {LOSSES}, not {loss!r}.")
     offset = torch.randint(1, n_items, positives.shape, device=positives.device)  # never 0: never the target
     bce_negatives = (positives - 1 + offset) % n_items + 1  # (M,) uniform over real items other than the target
     positive_logit, negative_logit = ((h * weight[ids]).sum(-1) + (0 if bias is None else bias[ids])
                                       for ids in (positives, bce_negatives))  # (M,) each: only two scores a row
     positive_logit, negative_logit = positive_logit.float(), negative_logit.float()
     bce = F.softplus(-positive_logit) + F.softplus(negative_logit)   # -log s(pos) - log(1 - s(neg))
-    return bce.sum(), int(real.sum())
+    return bce.sum()
 
 
 def output_weights(model: SASRec) -> tuple[torch.Tensor, torch.Tensor | None]:
