@@ -57,7 +57,9 @@ MODEL_OPTIONS = {"--d-model": "d_model", "--layers": "n_layers", "--heads": "n_h
 #: Model switches of ``train``: flag -> (SASRecConfig field, the value the flag sets, help).
 MODEL_SWITCHES = {"--no-genre": ("use_genre", False, "switch the genre embedding off"),
                   "--no-year": ("use_year", False, "switch the year embedding off"),
-                  "--linear-head": ("tied_head", False, "a separate Linear(D -> items) output head")}
+                  "--linear-head": ("tied_head", False, "a separate Linear(D -> items) output head"),
+                  "--scale-item-embedding": ("scale_item_embedding", True,
+                                             "multiply the item embedding by sqrt(d_model) before adding the others")}
 
 
 def train_flag(name: str) -> str:

@@ -41,6 +41,7 @@ class SASRecConfig:
     use_genre: bool = True
     use_year: bool = True
     causal: bool = True         # False drops the causal mask: only for demonstrating leakage (notebook 06)
+    scale_item_embedding: bool = False   # item embedding x sqrt(d_model) before the sum, as SASRec's own code does
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
@@ -207,10 +208,17 @@ class SASRec(nn.Module):
             raise ValueError(f"Sequences of length {L} exceed max_len={self.config.max_len}; "
                              "keep the most recent max_len items (recnb.data.split.pad_histories(..., max_len)).")
         positions = torch.arange(self.config.max_len - L, self.config.max_len, device=histories.device)
-        x = self.item_embedding(histories) + self.position_embedding(positions)   # (B, L, D)
+        x = self.item_part(histories) + self.position_embedding(positions)   # (B, L, D)
         for feature in self.feature_embeddings(histories).values():
             x = x + feature
         return self.embedding_dropout(x)
+
+    def item_part(self, histories: torch.Tensor) -> torch.Tensor:
+        """The item embeddings of the input, (B, L) -> (B, L, D); with ``scale_item_embedding``, times
+        sqrt(d_model). Init draws every table with std 0.02, so unscaled the item and position parts start
+        equal; scaled, the item part starts 8x larger at d_model 64. The output head (tied) is unscaled."""
+        items = self.item_embedding(histories)
+        return items * math.sqrt(self.config.d_model) if self.config.scale_item_embedding else items
 
     def feature_embeddings(self, histories: torch.Tensor) -> dict[str, torch.Tensor]:
         """The metadata embeddings of each item, ``"genre"`` then ``"year"``, for the features switched on.
@@ -287,7 +295,7 @@ def embedding_components(model: SASRec, history) -> dict[str, torch.Tensor]:
     history = torch.as_tensor(history, dtype=torch.long, device=device).reshape(-1)   # (L,)
     length, max_len = len(history), model.config.max_len
     positions = torch.arange(max_len - length, max_len, device=device)
-    parts = {"item": model.item_embedding(history), "position": model.position_embedding(positions)}
+    parts = {"item": model.item_part(history), "position": model.position_embedding(positions)}
     parts.update(model.feature_embeddings(history))
     parts["sum"] = sum(parts.values())
     return parts

@@ -115,6 +115,21 @@ def test_embedding_components_skip_features_the_model_does_not_have():
     assert torch.equal(parts["sum"], parts["item"] + parts["position"])
 
 
+def test_a_scaled_item_embedding_enters_the_input_times_sqrt_d_and_the_output_head_unscaled():
+    plain = tiny_sasrec(use_genre=False, use_year=False).eval()
+    scaled = tiny_sasrec(use_genre=False, use_year=False, scale_item_embedding=True).eval()
+    scaled.load_state_dict(plain.state_dict())     # the same weights: only the input's sum differs
+    history = torch.tensor([3, 4, 5, 6])
+    root_d = plain.config.d_model ** 0.5
+    parts = embedding_components(scaled, history)
+    assert torch.allclose(parts["item"], root_d * plain.item_embedding.weight[history].detach())
+    with torch.no_grad():
+        assert torch.allclose(parts["sum"], scaled.embed(history[None])[0])
+        assert not torch.allclose(scaled.embed(history[None]), plain.embed(history[None]))
+        hidden = scaled(history[None])[:, -1]
+        assert torch.allclose(scaled.logits(hidden), hidden @ plain.item_embedding.weight.T)
+
+
 def test_bad_configs_are_clear():
     with pytest.raises(ValueError, match="divisible"):
         config_from_preset("quick", 10, d_model=30, n_heads=4)
