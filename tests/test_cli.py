@@ -215,11 +215,12 @@ def test_train_offers_every_training_setting_and_every_preset_and_recipe():
 def test_a_recipe_is_the_base_and_a_flag_changes_one_field(tmp_path, capsys):
     checkpoint = tmp_path / "run.pt"
     assert main(["train", "--dataset", "synthetic", "--data-dir", str(tmp_path), "--preset", "quick",
-                 "--recipe", "compact", "--epochs", "1", "--no-all-windows", "--checkpoint", str(checkpoint),
-                 "--no-progress"]) == 0
+                 "--recipe", "compact", "--epochs", "1", "--no-all-windows", "--bucketing", "--checkpoint",
+                 str(checkpoint), "--no-progress"]) == 0
     stored = torch.load(checkpoint, weights_only=True)["train_config"]
-    expected = asdict(train_recipe("compact", epochs=1, all_windows=False, progress=False))
+    expected = asdict(train_recipe("compact", epochs=1, all_windows=False, bucket_by_length=True, progress=False))
     assert stored == expected and stored["schedule"] == "cosine" and stored["lr"] == 2e-3
+    assert not train_recipe("compact").bucket_by_length     # the recipe's random batches, switched either way
     assert "recipe compact: TrainConfig(epochs=1," in capsys.readouterr().out
 
 

@@ -49,7 +49,7 @@ def read_training_log(path: str | os.PathLike, name: str | None = None) -> Train
 
 def recipe_table(logs: list[TrainingLog]) -> pd.DataFrame:
     """One row per run: its recipe (heads, feed-forward width as a multiple of d_model, dropout, loss, schedule,
-    every window or the newest, peak lr, epochs planned) beside what it reached: best validation epoch and
+    every window or the newest, length-bucketed or random batches, peak lr, epochs planned, seed) beside what it reached: best validation epoch and
     NDCG@10, test metrics, minutes. Test figures and minutes are missing for runs stopped before their end."""
     rows = []
     for log in logs:
@@ -63,8 +63,10 @@ def recipe_table(logs: list[TrainingLog]) -> pd.DataFrame:
             "loss": f"sampled ({log.train_config.get('negatives')})" if loss == "sampled" else loss,
             "schedule": log.train_config.get("schedule"),
             "all windows": log.train_config.get("all_windows"),
+            "batches": {True: "length buckets", False: "random"}.get(log.train_config.get("bucket_by_length")),
             "lr": log.train_config.get("lr"),
             "epochs planned": log.train_config.get("epochs"),
+            "seed": log.train_config.get("seed"),
             "epochs run": len(log.history),
             "best epoch": int(best["epoch"]),
             "best valid NDCG@10": float(best["valid_NDCG@10"]),

@@ -47,6 +47,7 @@ def test_the_history_beside_a_checkpoint_is_the_run_the_checkpoint_records(tmp_p
     row = recipe_table([log]).loc["run"]
     assert row["dropout"] == payload["config"]["dropout"] and bool(row["all windows"])
     assert row["epochs planned"] == 3 and row["epochs run"] == 3 and row["lr"] == 3e-3
+    assert row["batches"] == "random" and row["seed"] == 0      # the compact recipe's random batches
     assert row["best epoch"] == payload["best_epoch"] and row["test HR@10"] == payload["metrics"]["test"]["HR@10"]
 
 
