@@ -59,20 +59,21 @@ def interactions(histories: list[np.ndarray]) -> pd.DataFrame:
 
 
 class EpochClock(pl.Callback):
-    """Seconds of each training epoch, as Lightning runs it."""
+    """Seconds of each training epoch, as Lightning runs it. Kept in a class-level list: RecTools may copy the
+    trainer and its callbacks, and the copy's clock must still write where this script reads."""
 
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
+    seconds: list[float] = []
 
     def on_train_epoch_start(self, trainer, module) -> None:
         self.started = time.perf_counter()
 
     def on_train_epoch_end(self, trainer, module) -> None:
-        self.seconds.append(time.perf_counter() - self.started)
+        EpochClock.seconds.append(time.perf_counter() - self.started)
 
 
 def run_rectools(split, epochs: int, seed: int) -> tuple[list[float], dict[str, float]]:
     clock = EpochClock()
+    EpochClock.seconds.clear()
 
     def trainer() -> pl.Trainer:
         return pl.Trainer(max_epochs=epochs, min_epochs=epochs, deterministic=True, accelerator="cpu", devices=1,
@@ -87,10 +88,12 @@ def run_rectools(split, epochs: int, seed: int) -> tuple[list[float], dict[str, 
     histories, targets = evaluation_inputs(split, "test")
     reco = model.recommend(users=np.arange(len(histories)), dataset=Dataset.construct(interactions(histories)),
                            k=10, filter_viewed=True)
+    assert reco[Columns.User].nunique() == len(histories) and len(reco) == 10 * len(histories), \
+        "RecTools did not return 10 films for every user"
     top = (reco.sort_values([Columns.User, Columns.Rank])
            .groupby(Columns.User)[Columns.Item].apply(list).reindex(np.arange(len(histories))))
     top = np.array([row + [-1] * (10 - len(row)) if isinstance(row, list) else [-1] * 10 for row in top])
-    return clock.seconds, hits(top, targets)
+    return list(EpochClock.seconds), hits(top, targets)
 
 
 def run_recnb(data, split, epochs: int, seed: int) -> tuple[list[float], dict[str, float]]:

@@ -113,9 +113,9 @@ class TrainConfig:
     schedule: str = _setting("constant", "learning-rate schedule; cosine warms up, then decays to 0 at the last "
                              "epoch", "choices", choices=SCHEDULES)
     warmup_epochs: float = _setting(1.0, "epochs of linear warm-up (cosine schedule only)", "non_negative")
-    bucket_by_length: bool = _setting(False, "batch users of similar length together and trim their shared padding: "
+    bucket_by_length: bool = _setting(True, "batch users of similar length together and trim their shared padding: "
                                       "a faster epoch, but each step then sees one kind of history, and on ML-1M "
-                                      "it trained worse than random batches (notebook 07)", "flag",
+                                      "it trained worse than random batches (notebook 07, section 13)", "flag",
                                       flag="--bucketing")
     all_windows: bool = _setting(False, "also train on the part of a history older than max-len, in windows of "
                                  "max-len", "flag")
