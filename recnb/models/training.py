@@ -148,7 +148,7 @@ def check_train_settings(settings: dict[str, Any], name: Callable[[str], str] = 
 
 #: Named training recipes: fields that differ from :class:`TrainConfig`'s defaults.
 RECIPES: dict[str, dict[str, Any]] = {
-    # TrainConfig as it stands: constant lr 1e-3, up to 200 epochs, stop after 10 without progress
+    # TrainConfig as it stands: constant lr 1e-3, up to 200 epochs, stop after 10 without progress, length buckets
     "plain": {},
     # how the committed checkpoint was trained: random batches, a linear warm-up to lr 2e-3 and a cosine decay to
     # zero at the last of 40 epochs, every training interaction a target; notebook 07 shows what each choice bought
