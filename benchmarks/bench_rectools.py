@@ -92,9 +92,8 @@ def run_rectools(split, epochs: int, seed: int) -> tuple[list[float], dict[str, 
                            k=10, filter_viewed=True)
     assert reco[Columns.User].nunique() == len(histories) and len(reco) == 10 * len(histories), \
         "RecTools did not return 10 films for every user"
-    top = (reco.sort_values([Columns.User, Columns.Rank])
-           .groupby(Columns.User)[Columns.Item].apply(list).reindex(np.arange(len(histories))))
-    top = np.array([row + [-1] * (10 - len(row)) if isinstance(row, list) else [-1] * 10 for row in top])
+    # 10 films for every user (checked above): sorted by user, then rank, the lists are the rows of a (U, 10) array
+    top = reco.sort_values([Columns.User, Columns.Rank])[Columns.Item].to_numpy().reshape(len(histories), 10)
     return list(EpochClock.seconds), hits(top, targets)
 
 
