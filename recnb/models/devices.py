@@ -1,4 +1,5 @@
-"""Devices and precision for training: which device, which autocast type, the GradScaler, peak memory.
+"""Devices and precision for training: which device, which autocast type, the GradScaler, peak memory, and how
+the CPU's memory allocator keeps what it frees.
 
 Mixed precision depends on the device: fp16 with a GradScaler on CUDA (and MPS), bf16 without one on the CPU.
 Notebook 07 shows why; :mod:`recnb.models.training` uses these functions, and so do the environment report and
@@ -7,6 +8,8 @@ the benchmark of :mod:`recnb.teaching`.
 
 from __future__ import annotations
 
+import ctypes
+import platform
 import sys
 import warnings
 
@@ -71,3 +74,30 @@ def peak_memory_mib(device: torch.device) -> float:
         return float("nan")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+# glibc's mallopt parameters (malloc.h): the size above which the top of the heap is given back, and how many
+# blocks may be mapped on their own (large blocks are, by default, and are unmapped again when freed)
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's allocator keep freed memory in the process; True where it applied (Linux with glibc).
+
+    A CPU training step allocates and frees tensors of hundreds of MB (the logits, the feed-forward's
+    activations). glibc maps each large block on its own and unmaps it when freed, so the next step
+    asks the kernel for the same memory again and pays a page fault on every 4 KiB of it: a third of
+    a CPU epoch, and of an evaluation, on the 2-core machine of the README. Kept in the process, the
+    freed blocks are reused at no cost. This is ``GLIBC_TUNABLES=glibc.malloc.mmap_max=0:
+    glibc.malloc.trim_threshold=...`` set from Python, for the process that calls it (``python -m recnb``
+    does, at start). The cost: the process keeps its peak memory until it ends. macOS, Windows and
+    other C libraries have other allocators; nothing is changed there and the answer is False.
+    """
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    # mallopt returns 1 on success; the threshold is a C int, so 2 GiB is the most it can say
+    return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
