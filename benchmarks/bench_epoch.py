@@ -1,8 +1,8 @@
 """Benchmark: one SASRec training epoch over every window of ML-1M, whole and part by part, for several losses.
 
-Prints figures; it is not a test. Run with nothing else busy on the machine, allocator memory kept:
+Prints figures; it is not a test. Run with nothing else busy on the machine (freed memory is kept in the
+process, as ``python -m recnb train`` keeps it; ``--default-allocator`` measures glibc's default):
 
-    GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967296 \\
     RECNB_DATA_DIR=path/to/data python benchmarks/bench_epoch.py --losses ce sampled:1000 sampled:256 \\
         [--heads 1 --ffn-multiplier 1] [--steps 40]
 
@@ -36,7 +36,7 @@ from recnb.models.training import (
     training_tensors,
     trim_padding,
 )
-from recnb.teaching.benchmark import matmul_gflops
+from recnb.teaching.benchmark import choose_allocator, matmul_gflops
 
 
 def part_flop(config, lengths: np.ndarray, columns: int) -> dict[str, float]:
@@ -92,7 +92,10 @@ def main() -> None:
     parser.add_argument("--heads", type=int, default=None)
     parser.add_argument("--ffn-multiplier", type=int, default=None)
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="leave glibc's allocator as it is, to measure what keeping freed memory saves")
     args = parser.parse_args()
+    print(choose_allocator(args.default_allocator))
     data = load_dataset("ml-1m", progress=False)
     split = leave_one_out(data.sequences)
     overrides = {k: v for k, v in (("n_heads", args.heads), ("ffn_multiplier", args.ffn_multiplier)) if v}

@@ -1,6 +1,7 @@
 """Benchmark: seconds to rank every ML-1M user's validation and test film with a SASRec checkpoint (full ranking).
 
-Prints figures; it is not a test. Run with nothing else busy on the machine:
+Prints figures; it is not a test. Run with nothing else busy on the machine (freed memory is kept in the
+process, as ``python -m recnb evaluate`` keeps it; ``--default-allocator`` measures glibc's default):
 
     RECNB_DATA_DIR=path/to/data python benchmarks/bench_evaluation.py [--checkpoint PATH] [--repeats 5]
 
@@ -24,7 +25,7 @@ from recnb import evaluate_split, leave_one_out, load_dataset
 from recnb.data.split import evaluation_inputs
 from recnb.models.checkpoints import load_checkpoint
 from recnb.models.zoo import default_checkpoint
-from recnb.teaching.benchmark import matmul_gflops
+from recnb.teaching.benchmark import choose_allocator, matmul_gflops
 
 
 def forward_gflop(model, split) -> float:
@@ -50,7 +51,10 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None, help="default: the committed checkpoint")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 256, 1024])
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="leave glibc's allocator as it is, to measure what keeping freed memory saves")
     args = parser.parse_args()
+    print(choose_allocator(args.default_allocator))
     data = load_dataset("ml-1m", progress=False)
     split = leave_one_out(data.sequences)
     model, _ = load_checkpoint(args.checkpoint or default_checkpoint(), data, split=split)

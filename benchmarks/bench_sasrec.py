@@ -9,15 +9,13 @@ busy on the machine:
 Steps are timed after 2 warm-up steps on length-bucketed batches, as training
 uses them, and scaled to one epoch by the number of real positions: the newest
 window of every user, or with ``--all-windows`` every training interaction (how
-the committed compact model was trained, about 1.5 times the positions). Freed
-memory kept in the process helps on Linux: prefix the command with
-``GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967296``.
+the committed compact model was trained, about 1.5 times the positions). Each process
+keeps freed memory for reuse, as ``python -m recnb train`` does (``keep_freed_memory``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 
 from recnb.teaching.benchmark import compare_precisions
 
@@ -28,7 +26,6 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--all-windows", action="store_true", help="an epoch of every training interaction")
     args = parser.parse_args()
-    print(f"GLIBC_TUNABLES {'set' if os.environ.get('GLIBC_TUNABLES') else 'not set'}")
     table = compare_precisions(args.presets, args.steps, all_windows=args.all_windows)
     print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
 

@@ -2,7 +2,6 @@
 
 Prints figures and draws a chart; it is not a test. Run with nothing else busy on the machine:
 
-    GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967296 \\
     RECNB_DATA_DIR=path/to/data python benchmarks/bench_time_to_quality.py --minutes 15 \\
         --run compact "--recipe compact" --run sampled "--recipe compact --loss sampled --negatives 1000"
 

@@ -2,7 +2,8 @@
 
 Each variant runs in a fresh process (``python -m recnb.teaching.benchmark``), so the
 peak memory it reports belongs to that variant alone and one variant's freed
-memory does not speed up the next.
+memory does not speed up the next. That process keeps freed memory for reuse, as
+``python -m recnb`` does (:func:`recnb.models.devices.keep_freed_memory`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import time
 import numpy as np
 import pandas as pd
 import torch
+
+from recnb.models.devices import keep_freed_memory
 
 
 def time_training_steps(dataset: str = "ml-1m", preset: str = "compact", amp: bool = False, steps: int = 6,
@@ -114,12 +117,9 @@ def main(argv=None) -> None:
     parser.add_argument("--amp", action="store_true")
     parser.add_argument("--all-windows", action="store_true", help="an epoch of every window (the compact recipe)")
     args = parser.parse_args(argv)
+    keep_freed_memory()   # measured as `python -m recnb train` runs
     print(json.dumps(time_training_steps(args.dataset, args.preset, args.amp, args.steps, data_dir=args.data_dir,
                                          all_windows=args.all_windows)))
-
-
-if __name__ == "__main__":
-    main()
 
 
 def matmul_gflops(repeats: int = 10) -> float:
@@ -133,3 +133,17 @@ def matmul_gflops(repeats: int = 10) -> float:
         a @ b
         best = min(best, time.perf_counter() - start)
     return 2 * 16384 * 64 * 3417 / best / 1e9
+
+
+def choose_allocator(default: bool = False) -> str:
+    """For a benchmark: keep freed memory in this process, as ``python -m recnb`` does, unless ``default``
+    (glibc's own behaviour, to measure what it costs). Returns the line a printout says it with."""
+    if default:
+        return "allocator: the C library's default (large freed blocks go back to the system)"
+    if keep_freed_memory():
+        return "allocator: freed memory kept in the process (keep_freed_memory)"
+    return "allocator: the C library's default (keep_freed_memory applies to Linux with glibc only)"
+
+
+if __name__ == "__main__":
+    main()

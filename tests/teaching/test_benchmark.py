@@ -63,3 +63,17 @@ def test_each_variant_keeps_its_fastest_round(monkeypatch):
     monkeypatch.setattr(benchmark.subprocess, "run", fake_run)
     table = benchmark.compare_precisions(["quick"], rounds=3)
     assert table["microseconds_per_position"].tolist() == [200.0, 400.0]
+
+
+def test_choose_allocator_says_which_allocator_the_benchmark_measures():
+    import platform
+    import subprocess
+    import sys
+
+    from recnb.teaching.benchmark import choose_allocator
+
+    assert "default" in choose_allocator(default=True)   # and changes nothing in this process
+    code = "from recnb.teaching.benchmark import choose_allocator; print(choose_allocator())"
+    line = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert ("freed memory kept" in line) is glibc
