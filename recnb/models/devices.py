@@ -76,6 +76,16 @@ def peak_memory_mib(device: torch.device) -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
+def minor_page_faults() -> int | None:
+    """How many times this process has had memory mapped in for it without reading the disk (minor page
+    faults), or None where the count is not available (Windows). Two readings bracket a piece of code."""
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return None
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+
+
 # glibc's mallopt parameters (malloc.h): the size above which the top of the heap is given back, and how many
 # blocks may be mapped on their own (large blocks are, by default, and are unmapped again when freed)
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4

@@ -444,6 +444,17 @@ def test_a_train_config_refuses_what_cannot_train(field, value, message):
 
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="no page-fault count on Windows")
+def test_minor_page_faults_count_memory_touched_for_the_first_time():
+    from recnb.models.devices import minor_page_faults
+
+    before = minor_page_faults()
+    block = np.ones(2**23)            # 64 MiB written: each page is mapped in when first written
+    after = minor_page_faults()
+    # 16,384 pages of 4 KiB, or 32 of the 2 MiB huge pages Linux may use for a block this large: 32 at the least
+    assert block.sum() == 2**23 and after - before >= 32
+
+
 def _page_faults_of_ten_steps(keep: bool) -> int:
     """Minor page faults during ten scoring steps (28 MB of logits and their softmax, allocated and freed each
     time), after three to warm up, in a fresh one-thread interpreter: the allocator setting is per process."""
