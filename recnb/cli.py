@@ -53,7 +53,8 @@ def check_output_file(path: str, flag: str, example: str = "run.pt") -> None:
 
 #: Model options of ``train``: flag -> the SASRecConfig field it overrides (checked against it by the tests).
 MODEL_OPTIONS = {"--d-model": "d_model", "--layers": "n_layers", "--heads": "n_heads", "--max-len": "max_len",
-                 "--dropout": "dropout", "--ffn-multiplier": "ffn_multiplier"}
+                 "--dropout": "dropout", "--attention-dropout": "attention_dropout",
+                 "--ffn-multiplier": "ffn_multiplier"}
 #: Model switches of ``train``: flag -> (SASRecConfig field, the value the flag sets, help).
 MODEL_SWITCHES = {"--no-genre": ("use_genre", False, "switch the genre embedding off"),
                   "--no-year": ("use_year", False, "switch the year embedding off"),
@@ -144,7 +145,7 @@ def model_overrides(args: argparse.Namespace) -> dict:
                                                     *(name for name, _, _ in MODEL_SWITCHES.values())]
              if getattr(args, name) is not None}
     for flag, name in MODEL_OPTIONS.items():
-        if name == "dropout":
+        if name in ("dropout", "attention_dropout"):
             _require(name not in given or 0 <= given[name] < 1, f"{flag} must be in [0, 1), not {given.get(name)}.")
         else:
             _require(name not in given or given[name] >= 1, f"{flag} must be at least 1, not {given.get(name)}.")

@@ -88,6 +88,7 @@ BAD_TRAIN_ARGUMENTS = [
     (["--lr", "inf"], "--lr must be a number above 0"),
     (["--heads", "5"], "--heads 5 must divide the model width 64"),
     (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
+    (["--attention-dropout", "-0.1"], "--attention-dropout must be in [0, 1)"),
     (["--warmup-epochs", "-1"], "--warmup-epochs"),
     (["--max-minutes", "0"], "--max-minutes"),
     (["--device", "banana"], "is not a device"),

@@ -96,7 +96,7 @@ def test_heads_that_do_not_divide_the_width_are_refused_before_any_data(tmp_path
 # ----------------------------------------------------------------------------- random numeric arguments
 INT_FLAGS = {"--epochs": 1, "--batch-size": 1, "--accumulation": 1, "--patience": 1,
              "--d-model": 1, "--layers": 1, "--heads": 1, "--max-len": 1, "--seed": 0}
-FLOAT_FLAGS = ("--lr", "--weight-decay", "--warmup-epochs", "--max-minutes", "--dropout")
+FLOAT_FLAGS = ("--lr", "--weight-decay", "--warmup-epochs", "--max-minutes", "--dropout", "--attention-dropout")
 numbers = st.one_of(st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True))
 
 
@@ -115,7 +115,7 @@ def _valid(values: dict) -> bool:
         return False
     return (finite.get("--lr", 1e-3) > 0 and finite.get("--weight-decay", 0) >= 0
             and finite.get("--warmup-epochs", 0) >= 0 and finite.get("--max-minutes", 1) > 0
-            and 0 <= finite.get("--dropout", 0.1) < 1)
+            and 0 <= finite.get("--dropout", 0.1) < 1 and 0 <= finite.get("--attention-dropout", 0) < 1)
 
 
 @settings(max_examples=150, deadline=None, derandomize=True,
