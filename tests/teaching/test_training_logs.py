@@ -46,6 +46,7 @@ def test_the_history_beside_a_checkpoint_is_the_run_the_checkpoint_records(tmp_p
 
     row = recipe_table([log]).loc["run"]
     assert row["dropout"] == payload["config"]["dropout"] and bool(row["all windows"])
+    assert row["attention dropout"] == payload["config"]["attention_dropout"] == 0.0
     assert row["epochs planned"] == 3 and row["epochs run"] == 3 and row["lr"] == 3e-3
     assert row["batches"] == "random" and row["seed"] == 0      # the compact recipe's random batches
     assert row["best epoch"] == payload["best_epoch"] and row["test HR@10"] == payload["metrics"]["test"]["HR@10"]
@@ -84,6 +85,7 @@ def test_a_stopped_run_has_no_end_and_a_line_cut_short_is_skipped(tmp_path):
     assert log.best["epoch"] == 2
     row = recipe_table([log]).loc["stopped by hand"]
     assert row["lr"] == 1e-3 and pd.isna(row["test HR@10"]) and row["best valid NDCG@10"] == 0.03
+    assert row["attention dropout"] == 0.0     # a config without the field: the model's default
 
 
 def test_what_is_not_a_history_is_refused_with_what_to_do(tmp_path):
