@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from recnb.errors import InvalidArgumentError
 from recnb.models.history import HISTORY_SUFFIX, history_path, read_history
 
 
@@ -77,6 +78,17 @@ def recipe_table(logs: list[TrainingLog]) -> pd.DataFrame:
             "minutes": log.minutes,
         })
     return pd.DataFrame(rows).set_index("run")
+
+
+def seed_band(logs: list[TrainingLog], metric: str = "valid_NDCG@10") -> pd.DataFrame:
+    """Per epoch, the lowest, mean and highest ``metric`` of runs that differ only in their seed: how far chance
+    alone moves a recipe, the range a single change has to leave before it tells anything. Indexed by epoch;
+    only the epochs every run reached are kept."""
+    if not logs:
+        raise InvalidArgumentError("seed_band needs at least one run.")
+    by_epoch = pd.concat([log.history.set_index("epoch")[metric] for log in logs], axis=1).dropna()
+    return pd.DataFrame({"low": by_epoch.min(axis=1), "mean": by_epoch.mean(axis=1), "high": by_epoch.max(axis=1),
+                         "runs": len(logs)}).rename_axis("epoch")
 
 
 def time_to_reach(log: TrainingLog, threshold: float, metric: str = "valid_HR@10") -> float | None:

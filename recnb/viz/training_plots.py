@@ -191,3 +191,18 @@ def plot_quality_over_time(curves: pd.DataFrame, metric: str = "valid_HR@10", ta
     ax.set_ylabel(metric.replace("valid_", "validation "))
     ax.legend(title=None, fontsize=8)
     return ax
+
+
+def plot_against_seed_band(band: pd.DataFrame, logs, metric: str = "valid_NDCG@10", ax=None):
+    """Runs' ``metric`` per epoch over the grey band of a recipe's seeds (``training_logs.seed_band``): a run
+    inside the band is not told apart from the recipe by this many seeds."""
+    ax = axes_or_new(ax, figsize=(7, 3.8))
+    runs = int(band["runs"].iloc[0]) if len(band) else 0
+    ax.fill_between(band.index, band["low"], band["high"], color="grey", alpha=0.35, linewidth=0,
+                    label=f"the recipe's {runs} seeds, lowest to highest")
+    for log, colour in zip(logs, sns.color_palette("colorblind", len(logs))):
+        ax.plot(log.history["epoch"], log.history[metric], color=colour, label=log.name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric.replace("valid_", "validation "))
+    ax.legend(fontsize="small")
+    return ax

@@ -9,7 +9,7 @@ import torch
 
 from recnb.cli import main
 from recnb.data.split import leave_one_out
-from recnb.errors import DataFormatError, MissingDataError
+from recnb.errors import DataFormatError, InvalidArgumentError, MissingDataError
 from recnb.models.history import HistoryWriter, history_path, read_history
 from recnb.models.sasrec import config_from_preset
 from recnb.models.training import train_recipe, train_sasrec
@@ -18,6 +18,7 @@ from recnb.teaching.training_logs import (
     quality_over_time,
     read_training_log,
     recipe_table,
+    seed_band,
     time_to_reach,
 )
 
@@ -118,3 +119,16 @@ def test_time_to_reach_reads_the_clock_of_the_first_epoch_past_the_target(tmp_pa
                                                          "seconds": [30.0, 30.0]}), None, None, None)
     assert time_to_reach(old, 0.3) == 1.0
     assert quality_over_time([old], metric="valid_MRR").empty   # runs that did not record the metric are left out
+
+
+def test_seed_band_spans_the_seeds_at_the_epochs_all_of_them_reached():
+    def log(name, values):
+        history = pd.DataFrame({"epoch": range(1, len(values) + 1), "valid_NDCG@10": values})
+        return TrainingLog(name, None, {}, {}, history, None, None, None)
+
+    band = seed_band([log("seed 0", [0.10, 0.15, 0.17]), log("seed 1", [0.12, 0.14]), log("seed 2", [0.11, 0.16])])
+    assert band.index.tolist() == [1, 2]                       # epoch 3: only one seed got there
+    assert band["low"].tolist() == [0.10, 0.14] and band["high"].tolist() == [0.12, 0.16]
+    assert band["mean"].round(6).tolist() == [0.11, 0.15] and (band["runs"] == 3).all()
+    with pytest.raises(InvalidArgumentError, match="at least one run"):
+        seed_band([])

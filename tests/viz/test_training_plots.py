@@ -10,6 +10,7 @@ import pytest  # noqa: E402
 
 from recnb.models.training import padding_share
 from recnb.viz.training_plots import (  # noqa: E402
+    plot_against_seed_band,
     plot_gradient_agreement,
     plot_learning_rate_schedule,
     plot_number_lines,
@@ -95,3 +96,18 @@ def test_quality_over_time_draws_a_line_per_run_and_the_target_and_budget():
     assert drawn[(1.0, 2.0, 3.0)] == (0.2, 0.28, 0.31) and drawn[(0.5, 1.0)] == (0.25, 0.3)
     assert any(ys == (0.3, 0.3) for ys in drawn.values())       # the target, across the axes
     assert (2.5, 2.5) in drawn                                   # the budget, up the axes
+
+
+def test_runs_against_the_seed_band_draw_the_band_and_one_line_per_run():
+    from recnb.teaching.training_logs import TrainingLog
+
+    band = pd.DataFrame({"low": [0.10, 0.14], "mean": [0.11, 0.15], "high": [0.12, 0.16], "runs": 3},
+                        index=pd.Index([1, 2], name="epoch"))
+    history = pd.DataFrame({"epoch": [1, 2, 3], "valid_NDCG@10": [0.09, 0.15, 0.18]})
+    run = TrainingLog("one change", None, {}, {}, history, None, None, None)
+    ax = plot_against_seed_band(band, [run])
+    assert [line.get_label() for line in ax.get_lines()] == ["one change"]
+    assert tuple(ax.get_lines()[0].get_ydata()) == (0.09, 0.15, 0.18)
+    band_polygon = ax.collections[0].get_paths()[0].vertices
+    assert band_polygon[:, 1].min() == 0.10 and band_polygon[:, 1].max() == 0.16
+    assert "3 seeds" in ax.get_legend().texts[0].get_text()
