@@ -15,7 +15,8 @@ user), dropout 0.1, full softmax (cross-entropy over every item), Adam at a cons
 batches, which notebook 07 found to train better) and validates after each epoch (not counted in its seconds).
 Each then ranks every item for the 6,040 test users (history = training items + the validation item,
 seen items filtered) and the same code scores both top-10 lists. Printed: seconds per epoch (training
-only) and test HR@10 / NDCG@10.
+only) and test HR@10 / NDCG@10. Both train in this one process, so both keep freed memory for reuse, as
+``python -m recnb`` does (``--default-allocator``: neither does).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from recnb.data.split import evaluation_inputs
 from recnb.evaluation.evaluator import top_k
 from recnb.models.sasrec import config_from_preset
 from recnb.models.training import TrainConfig, train_sasrec
+from recnb.teaching.benchmark import choose_allocator
 
 try:
     import pytorch_lightning as pl
@@ -116,7 +118,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--users", type=int, default=None, help="only the first N users (a quick check of the script)")
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="leave glibc's allocator as it is (both libraries train in this one process)")
     args = parser.parse_args()
+    print(choose_allocator(args.default_allocator))
     data = load_dataset("ml-1m", progress=False)
     split = leave_one_out(data.sequences[:args.users] if args.users else data.sequences)
     print(f"{data}; torch {torch.__version__}, {torch.get_num_threads()} threads; {args.epochs} epochs each")
