@@ -284,18 +284,31 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     """Train SASRec, print one line per epoch and the test metrics; train_sasrec writes the checkpoint and its
     history (JSON lines beside it)."""
-    from recnb.config import seed_everything
-    from recnb.data.sequences import build_sequences, read_dataset
-    from recnb.data.split import leave_one_out
-    from recnb.models.history import history_path
-    from recnb.models.sasrec import config_from_preset
-    from recnb.models.training import train_recipe, train_sasrec
+    from recnb.models.distributed import process_group, silent_unless_main
+    from recnb.models.training import train_recipe
 
     settings, overrides = check_train_arguments(args)
     train_config = train_recipe(args.recipe, **settings)
+    # under torchrun, each process joins the group (and leaves it at the end, whatever happens): data-parallel
+    # training, printed by rank 0 alone; without torchrun, one process as always
+    with process_group(train_config.device) as worker, silent_unless_main(worker):
+        return _train_and_report(args, train_config, overrides, worker)
+
+
+def _train_and_report(args: argparse.Namespace, train_config, overrides: dict, worker=None) -> int:
+    """``train`` after its checks: read the data, train, print the best epoch and the test metrics."""
+    from recnb.config import seed_everything
+    from recnb.data.sequences import build_sequences, read_dataset
+    from recnb.data.split import leave_one_out
+    from recnb.models.distributed import local_main_first
+    from recnb.models.history import history_path
+    from recnb.models.sasrec import config_from_preset
+    from recnb.models.training import train_sasrec
+
     seed_everything(train_config.seed)
-    data = build_sequences(read_dataset(args.dataset, args.data_dir, download=not args.no_download),
-                           args.min_user, args.min_item, args.dataset)
+    with local_main_first(worker):  # a data set's first use writes it: one process per machine does
+        raw = read_dataset(args.dataset, args.data_dir, download=not args.no_download)
+    data = build_sequences(raw, args.min_user, args.min_item, args.dataset)
     split = leave_one_out(data.sequences)
     model_config = config_from_preset(args.preset, data.n_items, len(data.genre_names),
                                       len(data.year_bucket_labels), **overrides)

@@ -3,9 +3,10 @@
 - ``releases``: the MovieLens releases recnb knows (files, checksums, layouts);
 - ``download``: fetch, verify and extract an archive into the data folder;
 - ``readers``: each file layout read into one standard pair of tables;
-- ``synthetic``: a small generated data set in the ML-1M layout;
-- ``preprocess``: the k-core filter, time order, item ids and metadata lookups;
+- ``synthetic``: a small generated data set in the ML-1M layout, and logs as large as ML-20M/25M/32M;
+- ``preprocess``: the k-core filter, time order, item ids and metadata lookups (all vectorised);
 - ``sequences``: :class:`SequenceData`, one list of item ids per user, and ``load_dataset``;
+- ``cache``: the filtered sequences of a large release, stored so a second load takes seconds;
 - ``split``: leave-one-out, the one rule for what a model sees (``evaluation_inputs``),
   padding, and the split fingerprint a checkpoint records.
 

@@ -82,3 +82,28 @@ def get_release(name: str) -> Release:
             f"Unknown MovieLens release {name!r}. Known releases: {known} "
             "(and 'synthetic', the generated demo data set)."
         ) from None
+
+
+@dataclass(frozen=True)
+class ReleaseFigures:
+    """The size of a release as GroupLens publishes it (its README), for generating data of the same shape.
+
+    ``films`` counts the movie file's lines, ``rated_films`` the films with at least one rating;
+    ``first_rating`` and ``last_rating`` (ISO dates, UTC) bound the timestamps.
+    """
+
+    users: int
+    films: int
+    ratings: int
+    rated_films: int
+    first_rating: str
+    last_rating: str
+
+
+#: Published figures of the large CSV releases, the ones :func:`recnb.data.synthetic.write_synthetic_release`
+#: imitates. Every user rated at least 20 films; ratings are 0.5 to 5.0 in halves.
+RELEASE_FIGURES: dict[str, ReleaseFigures] = {
+    "ml-20m": ReleaseFigures(138_493, 27_278, 20_000_263, 26_744, "1995-01-09", "2015-03-31"),
+    "ml-25m": ReleaseFigures(162_541, 62_423, 25_000_095, 59_047, "1995-01-09", "2019-11-21"),
+    "ml-32m": ReleaseFigures(200_948, 87_585, 32_000_204, 84_432, "1995-01-09", "2023-10-12"),
+}

@@ -18,6 +18,12 @@ Two protocols:
 - ``"sampled"``: the target is ranked among ``n_negatives`` (100) items drawn
   at random from those the user has not seen, with a fixed seed. Many papers
   report this; its numbers are much higher and do not compare with full ranking.
+
+Full ranking and :func:`top_k` score a batch of users against every item: (users x items) scores, 180 MB
+for 512 users of ML-32M (87,585 films) in fp32, more with the masks beside them. A model that can score a
+slice of the items (:class:`ItemScorer`; SASRec can) is scored in item chunks
+instead, chosen from a memory budget (``memory_mib``) or given (``item_chunk``): the target's rank is summed
+over the chunks and the top K merged across them, with the same results as scoring all items at once.
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ from recnb.data.split import LeaveOneOutSplit, evaluation_inputs, pad_histories
 from recnb.errors import InvalidArgumentError
 from recnb.evaluation.metrics import DEFAULT_KS, metrics_from_ranks
 
+#: The memory one batch's scores and masks may take in full ranking and top K when no ``item_chunk`` is given.
+SCORE_MEMORY_MIB = 256
+
 
 class Scorer(Protocol):
     def score(self, histories: torch.Tensor) -> torch.Tensor:
@@ -44,6 +53,54 @@ class Scorer(Protocol):
 
 
 Model = Union[Scorer, Callable[[torch.Tensor], torch.Tensor]]
+
+
+class ItemScorer(Protocol):
+    """A model that scores a slice of the items: what ranking in item chunks needs.
+
+    ``user_states(histories)`` is what the scores of a batch of (B, L) histories are computed from (for SASRec,
+    the last hidden state, (B, D)); ``score_items(states, start, stop)`` the (B, stop - start) float scores of item
+    ids start..stop-1, equal to the same columns of ``score(histories)``; ``n_columns`` the N + 1 item ids.
+    """
+
+    n_columns: int
+
+    def user_states(self, histories: torch.Tensor) -> torch.Tensor:
+        """What the scores of (B, L) histories are computed from."""
+
+    def score_items(self, states: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Scores (B, stop - start) of item ids start..stop-1."""
+
+
+def item_scorer(model: Model) -> ItemScorer | None:
+    """``model`` itself when it can score slices of the items (``user_states``, ``score_items``, ``n_columns``:
+    SASRec can), else None (it is scored against every item at once)."""
+    if all(hasattr(model, name) for name in ("user_states", "score_items", "n_columns")):
+        return model  # type: ignore[return-value]  # it has the methods: an ItemScorer
+    return None
+
+
+def items_per_chunk(batch_size: int, n_columns: int, memory_mib: float = SCORE_MEMORY_MIB) -> int:
+    """Items scored at once so that a batch's fp32 scores and its boolean masks (about 8 bytes a score) stay
+    within ``memory_mib``; at least 1, at most every column."""
+    if not (isinstance(memory_mib, (int, float)) and not isinstance(memory_mib, bool) and memory_mib > 0):
+        raise InvalidArgumentError(f"memory_mib must be a number of MiB above 0, not {memory_mib!r}.")
+    return int(min(max(int(memory_mib * 2**20 // (8 * max(batch_size, 1))), 1), n_columns))
+
+
+def chunking(model: Model, batch_size: int, item_chunk: int | None = None,
+             memory_mib: float = SCORE_MEMORY_MIB) -> tuple[ItemScorer, int] | None:
+    """How to score ``model`` in item chunks: its :class:`ItemScorer` and the items of a chunk; None when it
+    cannot score a slice, or when one chunk would hold every item (then it is scored as always)."""
+    if item_chunk is not None and (isinstance(item_chunk, bool) or not isinstance(item_chunk, (int, np.integer))
+                                   or item_chunk < 1):
+        raise InvalidArgumentError(f"item_chunk must be a whole number of at least 1 (or None: chosen from "
+                                   f"memory_mib), not {item_chunk!r}.")
+    scorer = item_scorer(model)
+    if scorer is None:
+        return None
+    chunk = int(item_chunk) if item_chunk is not None else items_per_chunk(batch_size, scorer.n_columns, memory_mib)
+    return None if chunk >= scorer.n_columns else (scorer, chunk)
 
 
 @dataclass
@@ -113,6 +170,16 @@ def score_batches(model: Model, histories: Sequence[np.ndarray], batch_size: int
     Raises ValueError for scores of the wrong shape or with NaN.
     """
     score = as_scorer(model)
+    for rows, padded, model_input in _history_batches(histories, batch_size, max_len, device, progress, desc):
+        with _scoring(model):
+            scores = score(model_input)
+        _check_scores(scores, len(padded))
+        yield rows, padded.to(scores.device), scores
+
+
+def _history_batches(histories: Sequence[np.ndarray], batch_size: int, max_len: int | None, device,
+                     progress: bool, desc: str) -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+    """``(rows, padded, model_input)`` of :func:`score_batches`'s batches, before scoring."""
     order = np.argsort([len(h) for h in histories], kind="stable")
     starts = range(0, len(histories), batch_size)
     for begin in tqdm(starts, desc=desc, disable=not progress, leave=False):
@@ -121,10 +188,88 @@ def score_batches(model: Model, histories: Sequence[np.ndarray], batch_size: int
         model_input = padded if max_len is None else padded[:, -max_len:]
         if device is not None:
             model_input = model_input.to(device)
+        yield rows, padded, model_input
+
+
+def state_batches(model: Model, scorer: ItemScorer, histories: Sequence[np.ndarray], batch_size: int = 512, *,
+                  max_len: int | None = None, device: str | torch.device | None = None, progress: bool = False,
+                  desc: str = "Scoring") -> Iterator[tuple[np.ndarray, torch.Tensor, torch.Tensor]]:
+    """:func:`score_batches` for item chunks: ``(rows, padded, states)``, the scorer's ``user_states`` of each
+    batch instead of its scores (``model`` is the module put in eval mode, without gradients, as there)."""
+    for rows, padded, model_input in _history_batches(histories, batch_size, max_len, device, progress, desc):
         with _scoring(model):
-            scores = score(model_input)
-        _check_scores(scores, len(padded))
-        yield rows, padded.to(scores.device), scores
+            states = scorer.user_states(model_input)
+        yield rows, padded.to(states.device), states
+
+
+def chunk_candidates(histories: torch.Tensor, start: int, stop: int, mask_seen: bool = True) -> torch.Tensor:
+    """:func:`candidate_mask` of the item ids start..stop-1 alone, (B, stop - start), without the target rule
+    (its callers count the target apart): never padding, not the items in the history (if ``mask_seen``)."""
+    width = stop - start
+    allowed = torch.ones(len(histories), width + 1, dtype=torch.bool, device=histories.device)
+    if mask_seen:   # ids outside the chunk go to the spare last column
+        inside = (histories >= start) & (histories < stop)
+        allowed.scatter_(1, torch.where(inside, histories - start, width), False)
+    allowed = allowed[:, :width]
+    if start == 0:
+        allowed[:, 0] = False
+    return allowed
+
+
+def _chunk_scores(scorer: ItemScorer, states: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    with torch.no_grad():
+        scores = scorer.score_items(states, start, stop)
+    if scores.shape != (len(states), stop - start):
+        raise ValueError(f"score_items returned scores of shape {tuple(scores.shape)} for items {start}..{stop - 1}; "
+                         f"expected ({len(states)}, {stop - start}).")
+    if torch.isnan(scores).any():
+        raise ValueError("The model returned NaN scores; check its inputs and weights.")
+    return scores
+
+
+def chunked_full_ranks(scorer: ItemScorer, states: torch.Tensor, targets: torch.Tensor, histories: torch.Tensor,
+                       item_chunk: int, mask_seen: bool = True) -> torch.Tensor:
+    """:func:`full_ranks` of the targets with ``candidate_mask``'s rules, scoring ``item_chunk`` items at a time:
+    1 + the allowed items other than the target that score at least as high (ties pessimistic), chunk by chunk."""
+    rows = torch.arange(len(targets), device=targets.device)
+    target_scores: torch.Tensor | None = None
+    which = targets // item_chunk
+    for part in torch.unique(which).tolist():   # each target scored in its own chunk, by the same product
+        start, stop = part * item_chunk, min((part + 1) * item_chunk, scorer.n_columns)
+        mine = which == part
+        scores = _chunk_scores(scorer, states[mine], start, stop)
+        if target_scores is None:
+            target_scores = scores.new_empty(len(targets))
+        target_scores[mine] = scores.gather(1, (targets[mine] - start)[:, None]).squeeze(1)
+    higher = torch.zeros(len(targets), dtype=torch.int64, device=targets.device)
+    for start in range(0, scorer.n_columns, item_chunk):
+        stop = min(start + item_chunk, scorer.n_columns)
+        scores = _chunk_scores(scorer, states, start, stop)
+        allowed = chunk_candidates(histories, start, stop, mask_seen)
+        inside = (targets >= start) & (targets < stop)
+        allowed[rows[inside], targets[inside] - start] = False      # the target itself: the 1 below
+        higher += ((scores >= target_scores[:, None]) & allowed).sum(1)  # type: ignore[index]  # set above
+    return higher + 1
+
+
+def chunked_top_columns(scorer: ItemScorer, states: torch.Tensor, histories: torch.Tensor, k: int,
+                        item_chunk: int, mask_seen: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`top_columns` over every item id, ``item_chunk`` items at a time: each chunk's top ``k`` merged into
+    the running top ``k`` by the same tie rule (chunks come in id order, so equal scores keep the lower id first).
+    Returns the (B, k) item ids (-1 where fewer than k are allowed) and their scores."""
+    best = torch.full((len(states), 0), -1, dtype=torch.int64, device=states.device)
+    best_scores = torch.zeros((len(states), 0), dtype=torch.float32, device=states.device)
+    for start in range(0, scorer.n_columns, item_chunk):
+        stop = min(start + item_chunk, scorer.n_columns)
+        scores = _chunk_scores(scorer, states, start, stop)
+        top = top_columns(scores, k, chunk_candidates(histories, start, stop, mask_seen))
+        ids = torch.where(top >= 0, top + start, -1)
+        candidates = torch.cat([best, ids], dim=1)
+        candidate_scores = torch.cat([best_scores.to(scores.dtype), scores.gather(1, top.clamp(min=0))], dim=1)
+        pick = top_columns(candidate_scores, k, candidates >= 0)
+        best = torch.where(pick >= 0, candidates.gather(1, pick.clamp(min=0)), -1)
+        best_scores = candidate_scores.gather(1, pick.clamp(min=0))
+    return best, best_scores
 
 
 def in_input_order(parts: list[tuple[np.ndarray, torch.Tensor]], n: int) -> torch.Tensor:
@@ -174,12 +319,15 @@ def top_columns(scores: torch.Tensor, k: int, allowed: torch.Tensor | None = Non
 
 
 def top_k(model: Model, histories: Sequence[np.ndarray], k: int = 10, *, exclude_seen: bool = True,
-          batch_size: int = 1024, with_scores: bool = False):
+          batch_size: int = 1024, with_scores: bool = False, item_chunk: int | None = None,
+          memory_mib: float = SCORE_MEMORY_MIB):
     """The ``k`` item ids ``model`` ranks highest for each history: what each user would be shown.
 
     Padding is never listed, nor (with ``exclude_seen``, as in the evaluation) the items in the
     history; ties follow :func:`top_columns` (higher score first, then the lower item id). A user
-    with fewer than ``k`` items left gets 0 (padding) in the places that remain.
+    with fewer than ``k`` items left gets 0 (padding) in the places that remain. A model that scores slices
+    of the items (:func:`item_scorer`) is scored ``item_chunk`` items at a time (default: as many as fit
+    ``memory_mib``), with the same lists.
 
     Returns
     -------
@@ -189,7 +337,16 @@ def top_k(model: Model, histories: Sequence[np.ndarray], k: int = 10, *, exclude
     if k < 1:
         raise InvalidArgumentError("k must be at least 1.")
     items, values = [], []
-    for rows, padded, scores in score_batches(model, histories, batch_size):
+    plan = chunking(model, batch_size, item_chunk, memory_mib)
+    if plan is not None:
+        scorer, chunk = plan
+        for rows, padded, states in state_batches(model, scorer, histories, batch_size):
+            top, top_scores = chunked_top_columns(scorer, states, padded, k, chunk, mask_seen=exclude_seen)
+            found = top >= 0
+            items.append((rows, torch.where(found, top, 0).cpu()))
+            if with_scores:
+                values.append((rows, top_scores.double().masked_fill(~found, -torch.inf).cpu()))
+    for rows, padded, scores in (score_batches(model, histories, batch_size) if plan is None else ()):
         allowed = candidate_mask(padded, None, scores.shape[1], mask_seen=exclude_seen)
         top = top_columns(scores, k, allowed)
         found = top >= 0
@@ -249,7 +406,8 @@ def sampled_ranks(scores: torch.Tensor, targets: torch.Tensor, allowed: torch.Te
 def evaluate(model: Model, histories: list[np.ndarray], targets, *, ks=DEFAULT_KS, batch_size: int = 512,
              mask_seen: bool = True, protocol: str = "full", n_negatives: int = 100, seed: int = 0,
              max_len: int | None = None, device: str | torch.device | None = None,
-             progress: bool = False) -> EvaluationResult:
+             progress: bool = False, item_chunk: int | None = None,
+             memory_mib: float = SCORE_MEMORY_MIB) -> EvaluationResult:
     """Rank every user's target with ``model`` and summarise the ranks.
 
     Parameters
@@ -270,6 +428,10 @@ def evaluate(model: Model, histories: list[np.ndarray], targets, *, ks=DEFAULT_K
     max_len : int, optional
         Give the model only the most recent ``max_len`` items. Seen-item masking
         always uses the whole history.
+    item_chunk, memory_mib : int, float
+        Full ranking of a model that scores slices of the items (:func:`item_scorer`, e.g. SASRec) scores
+        ``item_chunk`` items at a time, by default as many as keep a batch's scores and masks within
+        ``memory_mib`` MiB; the ranks are the same. Other models, and the sampled protocol, score every item.
 
     Ties between the target's score and another item's are ranked
     pessimistically (the target after the equal scores).
@@ -288,8 +450,21 @@ def evaluate(model: Model, histories: list[np.ndarray], targets, *, ks=DEFAULT_K
         raise ValueError("Targets must be real item ids (1..N); 0 is padding.")
     ranks = []
     start = time.perf_counter()
-    batches = score_batches(model, histories, batch_size, max_len=max_len, device=device, progress=progress,
-                            desc=f"Evaluating ({protocol})")
+    plan = chunking(model, batch_size, item_chunk, memory_mib) if protocol == "full" else None
+    if plan is not None:
+        scorer, chunk = plan
+        for rows, padded, states in state_batches(model, scorer, histories, batch_size, max_len=max_len,
+                                                  device=device, progress=progress, desc="Evaluating (full)"):
+            batch_targets = torch.as_tensor(targets[rows], device=states.device)
+            if int(batch_targets.max()) >= scorer.n_columns:
+                raise ValueError(f"The model scores {scorer.n_columns} item ids but a target has id "
+                                 f"{int(batch_targets.max())}: was it built for another data set or another filter "
+                                 "setting?")
+            batch_ranks = chunked_full_ranks(scorer, states, batch_targets, padded, chunk, mask_seen)
+            ranks.append((rows, batch_ranks.cpu()))
+    batches = () if plan is not None else score_batches(
+        model, histories, batch_size, max_len=max_len, device=device, progress=progress,
+        desc=f"Evaluating ({protocol})")
     for rows, padded, scores in batches:
         batch_targets = torch.as_tensor(targets[rows], device=scores.device)
         if int(batch_targets.max()) >= scores.shape[1]:

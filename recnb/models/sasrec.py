@@ -260,10 +260,27 @@ class SASRec(nn.Module):
         are counted from the right, so the last item always gets the same position
         embedding whatever the padding.
         """
+        return self.logits(self.user_states(histories)).float()
+
+    # The evaluator's interface for large catalogues (recnb.evaluation.evaluator.ItemScorer): the scores of a
+    # batch one slice of the items at a time, so a batch never holds (B x all items) scores at once.
+    @property
+    def n_columns(self) -> int:
+        """Score columns: every item id, padding (0) included."""
+        return self.config.n_items + 1
+
+    def user_states(self, histories: torch.Tensor) -> torch.Tensor:
+        """The last position's hidden state (B, D) of each history: what :meth:`score` multiplies by the items."""
         histories = histories[:, -self.config.max_len:]
         width = max(int((histories != 0).sum(1).max()), 1) if len(histories) else 1
         histories = histories[:, -width:]   # columns that are padding in every row change no score: drop them
-        return self.logits(self(histories, last_only=True)[:, -1]).float()
+        return self(histories, last_only=True)[:, -1]
+
+    def score_items(self, states: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Scores (B, stop - start) of item ids start..stop-1 for :meth:`user_states`: a slice of :meth:`logits`."""
+        if self.head is None:   # tied: a score is h . item embedding
+            return (states @ self.item_embedding.weight[start:stop].T).float()
+        return F.linear(states, self.head.weight[start:stop], self.head.bias[start:stop]).float()
 
 
 def count_parameters(model: SASRec) -> dict[str, int]:

@@ -16,7 +16,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from recnb import __version__
@@ -43,10 +42,30 @@ from recnb.models.checkpoints import (
     save_checkpoint,
 )
 from recnb.models.devices import autocast_dtype, choose_device, make_scaler, peak_memory_mib
+from recnb.models.distributed import (
+    agreed,
+    current_worker,
+    distributed_gradients,
+    empty_micro_batch,
+    evaluate_split_sharded,
+    global_sum,
+    rank_seed,
+    rank_steps,
+    worker_device,
+    wrap_model,
+)
 from recnb.models.history import HistoryWriter, history_path
+from recnb.models.losses import (  # noqa: F401 (output_loss, output_weights: importable from here, as before)
+    LOSSES,
+    SAMPLERS,
+    LossSettings,
+    loss_settings,
+    output_loss,
+    output_weights,
+    sequence_loss,
+)
 from recnb.models.sasrec import SASRec, SASRecConfig
 
-LOSSES = ("ce", "sampled", "bce")
 #: The history's wall-clock columns: the only ones a repeated run changes.
 TIME_COLUMNS = ("seconds", "train_seconds", "elapsed_minutes")
 SCHEDULES = ("constant", "cosine")
@@ -61,6 +80,9 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "non_negative": (lambda v: _is_number(v) and math.isfinite(v) and v >= 0, "must be a number of 0 or more"),
     "optional_positive": (lambda v: v is None or (_is_number(v) and math.isfinite(v) and v > 0),
                           "must be a number above 0 (leave it out for no limit)"),
+    "optional_count": (lambda v: v is None or (isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                               and bool(v >= 1)),
+                       "must be a whole number of at least 1 (leave it out for the default)"),
     "seed": (lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and bool(0 <= v <= MAX_SEED),
              f"must be a whole number from 0 to {MAX_SEED:,} (2**32 - 1)"),
     "flag": (lambda v: isinstance(v, bool), "must be True or False"),
@@ -119,15 +141,30 @@ class TrainConfig:
                                       flag="--bucketing")
     all_windows: bool = _setting(False, "also train on the part of a history older than max-len, in windows of "
                                  "max-len", "flag")
-    loss: str = _setting("ce", "ce: full cross-entropy over every item; sampled: cross-entropy over the target and "
-                         "--negatives random items; bce: one sampled negative, as the SASRec paper", "choices",
+    loss: str = _setting("ce", "ce: full cross-entropy over every item; ce-chunked: the same loss and gradients "
+                         "over chunks of items, so a step's memory does not grow with the catalogue (for large "
+                         "ones, e.g. ML-20M, ML-32M); sampled: cross-entropy over the target and --negatives items "
+                         "(see --sampler); bce: one sampled negative, as the SASRec paper", "choices",
                          choices=LOSSES)
-    negatives: int = _setting(1000, "the sampled loss's negatives, drawn for each micro-batch", "count")
+    negatives: int = _setting(1000, "the sampled loss's negatives, drawn for each micro-batch (uniform and "
+                              "popularity samplers)", "count")
+    sampler: str = _setting("uniform", "how the sampled loss draws its negatives: uniform over the items; "
+                            "popularity, by training frequency ** --popularity-power; in-batch, the micro-batch's "
+                            "own targets", "choices", choices=SAMPLERS)
+    logq: bool = _setting(True, "subtract the log of each negative's expected number of draws from its logit, so "
+                          "the sampled loss estimates full cross-entropy (popularity and in-batch samplers; a "
+                          "uniform draw is never corrected)", "flag")
+    popularity_power: float = _setting(1.0, "the popularity sampler draws an item with probability ~ its training "
+                                       "count ** this (0: uniform over the trained items)", "non_negative")
+    loss_chunk: int | None = _setting(None, "items per chunk of ce-chunked (default: as many as fit in "
+                                      "256 MiB of logits)", "optional_count")
     progress: bool = _setting(True, "progress bars", "flag", flag="--progress")
     verbose: bool = _setting(True, "print one line per epoch", "flag", cli=False)
 
     def __post_init__(self) -> None:
         check_train_settings(asdict(self))
+        LossSettings(self.loss, self.negatives, self.sampler, self.logq, self.popularity_power,
+                     self.loss_chunk)  # the loss fields that only go together (a sampler for loss "sampled")
 
 
 def check_train_settings(settings: dict[str, Any], name: Callable[[str], str] = str) -> None:
@@ -151,8 +188,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     # TrainConfig as it stands: constant lr 1e-3, up to 200 epochs, stop after 10 without progress, length buckets
     "plain": {},
     # how the committed checkpoint was trained: random batches, a linear warm-up to lr 2e-3 and a cosine decay to
-    # zero at the last of 40 epochs, every training interaction a target; notebook 07 shows what each choice bought
-    "compact": dict(epochs=40, patience=40, lr=2e-3, schedule="cosine", all_windows=True, bucket_by_length=False),
+    # zero at the last of 50 epochs, every training interaction a target; notebook 07 shows what each choice bought
+    # (50 epochs beat 40 on validation for each of three seeds: checkpoints/README.md)
+    "compact": dict(epochs=50, patience=50, lr=2e-3, schedule="cosine", all_windows=True, bucket_by_length=False),
 }
 
 
@@ -195,81 +233,17 @@ def training_tensors(train: list[np.ndarray], max_len: int,
     return inputs, targets
 
 
-def sequence_loss(model: SASRec, inputs: torch.Tensor, targets: torch.Tensor,
-                  loss: str = "ce", negatives: int = 1000) -> tuple[torch.Tensor, int]:
-    """Summed loss at every non-padding position, and the number of positions.
-
-    ``"ce"`` (this series' default): cross-entropy over all items. Logits are
-    computed only where the target is a real item: with left padding that is
-    about half the positions of ML-1M, and the (positions x items) logits are
-    the largest tensor in training.
-    ``"sampled"``: cross-entropy of the target against ``negatives`` items
-    drawn uniformly (with replacement) for the whole micro-batch and shared by
-    all its positions, so the output layer is one (M x D) by (D x negatives)
-    product instead of (D x N + 1); a draw that hits a position's own target is
-    left out of that position's softmax. With a uniform draw the sampled
-    softmax needs no correction for how often an item is drawn (Klenitskiy
-    and Vasilev, 2023, match full cross-entropy on ML-1M with 3,000).
-    ``"bce"`` (the SASRec paper's loss): binary cross-entropy of the target
-    against one negative item drawn uniformly from the other items, at each
-    position. The paper also excludes the user's other items from the draw;
-    this one does not (on ML-1M a user's films are on average about 5% of the
-    catalogue), which keeps the draw independent of the batch.
-    """
-    if loss not in LOSSES:
-        raise InvalidArgumentError(f"loss must be one of {LOSSES}, not {loss!r}.")
-    hidden = model(inputs)                              # (B, L, D)
-    real = targets != 0                                 # (B, L)
-    return output_loss(model, hidden[real], targets[real], loss, negatives), int(real.sum())
-
-
-def output_loss(model: SASRec, h: torch.Tensor, positives: torch.Tensor, loss: str = "ce",
-                negatives: int = 1000) -> torch.Tensor:
-    """The output layer's summed loss for hidden states ``h`` (M, D) and their target ids ``positives`` (M,):
-    the part of :func:`sequence_loss` after the Transformer (see it for the three losses)."""
-    if loss == "ce":
-        logits = model.logits(h)                        # (M, N + 1)
-        return F.cross_entropy(logits.float(), positives, reduction="sum")
-    n_items = model.config.n_items
-    weight, bias = output_weights(model)
-    if loss == "sampled":
-        drawn = torch.randint(1, n_items + 1, (negatives,), device=positives.device)   # (S,) shared by the batch
-        positive_logit = (h * weight[positives]).sum(-1, keepdim=True)                  # (M, 1)
-        negative_logits = h @ weight[drawn].T                                            # (M, S)
-        if bias is not None:
-            positive_logit, negative_logits = positive_logit + bias[positives, None], negative_logits + bias[drawn]
-        hit = drawn[None, :] == positives[:, None]      # (M, S): a draw of the target itself is no negative
-        logits = torch.cat([positive_logit, negative_logits.masked_fill(hit, -torch.inf)], dim=1).float()
-        zeros = torch.zeros(len(logits), dtype=torch.long, device=logits.device)      # the target is column 0
-        return F.cross_entropy(logits, zeros, reduction="sum")
-    if loss != "bce":
-        raise InvalidArgumentError(f"loss must be one of {LOSSES}, not {loss!r}.")
-    offset = torch.randint(1, n_items, positives.shape, device=positives.device)  # never 0: never the target
-    bce_negatives = (positives - 1 + offset) % n_items + 1  # (M,) uniform over real items other than the target
-    positive_logit, negative_logit = ((h * weight[ids]).sum(-1) + (0 if bias is None else bias[ids])
-                                      for ids in (positives, bce_negatives))  # (M,) each: only two scores a row
-    positive_logit, negative_logit = positive_logit.float(), negative_logit.float()
-    bce = F.softplus(-positive_logit) + F.softplus(negative_logit)   # -log s(pos) - log(1 - s(neg))
-    return bce.sum()
-
-
-def output_weights(model: SASRec) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The output layer's (N + 1, D) weights and bias: the item embedding for a tied head (no bias)."""
-    if model.head is None:                              # tied head: a score is h . item embedding
-        return model.item_embedding.weight, None
-    return model.head.weight, model.head.bias
-
-
 def accumulate_gradients(model: SASRec, micro_batches: list[tuple[torch.Tensor, torch.Tensor]],
                          scaler: torch.amp.GradScaler, amp_dtype: torch.dtype | None = None,
-                         loss: str = "ce", negatives: int = 1000) -> tuple[float, int]:
+                         loss: str | LossSettings = "ce", negatives: int = 1000) -> tuple[float, int]:
     """Backpropagate a group of micro-batches as if they were one large batch.
 
     Each micro-batch's *summed* loss is divided by the number of target
     positions in the whole group, so the accumulated gradient equals the
     gradient of the group's mean loss (micro-batches hold different numbers of
     real positions, so dividing each by its own count, or by K, would not).
-    Returns the summed loss and the number of positions, for logging.
+    Returns the summed loss and the number of positions, for logging. ``loss`` and ``negatives`` are
+    :func:`~recnb.models.losses.sequence_loss`'s (a loss name, or a :class:`~recnb.models.losses.LossSettings`).
     """
     group_positions = sum(int((y != 0).sum()) for _, y in micro_batches)
     total = 0.0
@@ -379,10 +353,19 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
     command : str, optional
         The command line that started the run, recorded in the checkpoint so the
         run can be repeated (``python -m recnb train --record-command``).
+
+    In a process group of several processes (``torchrun``, :mod:`recnb.models.distributed`), every
+    process calls this: each trains on its share of every step's batches (a step reads ``batch_size x
+    accumulation x processes`` histories), DDP averages the gradients, validation is shared among the
+    processes, and rank 0 alone prints and writes the checkpoint and its history.
     """
     began = time.perf_counter()
     tc = train_config if train_config is not None else TrainConfig()
-    device = choose_device(tc.device)
+    worker = current_worker()  # one process of a data-parallel run, or None: training in this process alone
+    device = choose_device(tc.device) if worker is None else worker_device(choose_device(tc.device), worker)
+    main = worker is None or worker.main  # rank 0 alone prints and writes
+    verbose, progress = tc.verbose and main, tc.progress and main
+    evaluate_users = evaluate_split if worker is None else evaluate_split_sharded
     torch.manual_seed(tc.seed)
     model = build_model(data, model_config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
@@ -412,25 +395,35 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
         best_ndcg = best_valid["NDCG@10"]
         best_training = {key: payload[key] for key in TRAINING_STATE if key in payload}
         torch.set_rng_state(payload["rng_state"])
-        if tc.verbose:
+        if verbose:
             print(describe_resume(resume, stored, epochs_run, best_ndcg, old_label, tc), flush=True)
 
     inputs, targets = training_tensors(split.train, model_config.max_len, tc.all_windows)
     lengths = (inputs != 0).sum(1).numpy()
-    steps_per_epoch = math.ceil(math.ceil(len(inputs) / tc.batch_size) / tc.accumulation)
+    world_size = 1 if worker is None else worker.world_size
+    steps_per_epoch = math.ceil(math.ceil(len(inputs) / tc.batch_size) / (tc.accumulation * world_size))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: learning_rate_factor(
         step, steps_per_epoch * tc.epochs, int(steps_per_epoch * tc.warmup_epochs), tc.schedule))
     if resume is not None and payload.get("scheduler_state"):
         scheduler.load_state_dict(payload["scheduler_state"])
         for param_group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
             param_group["lr"] = lr
+        position = (start_epoch - 1) * steps_per_epoch
+        if scheduler.last_epoch != position:  # resumed on another number of processes: other steps per epoch
+            scheduler.last_epoch = position   # the schedule goes on from the end of the stored epoch
+            for param_group, base_lr in zip(optimizer.param_groups, scheduler.base_lrs):
+                param_group["lr"] = base_lr * scheduler.lr_lambdas[0](position)
+    criterion = loss_settings(tc, split.train, model_config.n_items)  # the popularity draw counts the train items
+    # the model and its loss in DDP (the loss settings as accumulate_gradients passes them, below)
+    wrapped = None if worker is None else wrap_model(
+        model, lambda module, x, y: sequence_loss(module, x, y, criterion), device)
     bad_epochs = 0   # a resumed run continues from its best epoch: none bad yet
     # the wall clock of a resumed run goes on from the stored epoch's (older histories did not record it)
     elapsed_before = float(history[-1].get("elapsed_minutes", 0.0)) if history else 0.0
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     writer = None
-    if checkpoint is not None:
+    if checkpoint is not None and main:
         writer = HistoryWriter(history_path(checkpoint))
         writer.start({
             "command": command, "checkpoint": display_path(checkpoint), "dataset": data.name, "data": str(data),
@@ -438,6 +431,7 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": {"recnb": __version__, "torch": torch.__version__},
             "resumed_from": None if resume is None else {"checkpoint": display_path(resume), "epoch": start_epoch - 1},
+            **({} if worker is None else {"processes": world_size}),
         }, history)
 
     def save_run(path: str | os.PathLike, **fields) -> None:
@@ -450,23 +444,34 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
         model.train()
         rng = np.random.default_rng([tc.seed, epoch])  # per-epoch stream: a resumed run sees the same batches
         batches = [torch.from_numpy(rows) for rows in epoch_batches(lengths, tc.batch_size, rng, tc.bucket_by_length)]
+        if worker is None:  # the micro-batches of each step; the last group of an epoch may be shorter
+            steps: Sequence[Sequence[torch.Tensor | None]] = [
+                batches[first:first + tc.accumulation] for first in range(0, len(batches), tc.accumulation)]
+        else:  # this process's share of each step (None: an empty micro-batch), and its own dropout
+            steps = rank_steps(batches, tc.accumulation, worker)
+            torch.manual_seed(rank_seed(tc.seed, epoch, worker.rank))
         total_loss, total_positions, skipped = 0.0, 0, 0
-        bar = tqdm(range(0, len(batches), tc.accumulation), desc=f"epoch {epoch}", disable=not tc.progress,
-                   leave=False, unit="step")
-        for first in bar:
-            group = batches[first:first + tc.accumulation]  # the last group of an epoch may be shorter
-            loss_sum, positions = accumulate_gradients(
-                model, [trim_padding(inputs[rows], targets[rows], device) for rows in group],
-                scaler, dtype if tc.amp else None, tc.loss, tc.negatives)
+        bar = tqdm(steps, desc=f"epoch {epoch}", disable=not progress, leave=False, unit="step")
+        for group in bar:
+            micro_batches = [trim_padding(inputs[rows], targets[rows], device) if rows is not None
+                             else empty_micro_batch(inputs, targets, device) for rows in group]
+            if wrapped is None:
+                loss_sum, positions = accumulate_gradients(
+                    model, micro_batches, scaler, dtype if tc.amp else None, criterion)
+            else:  # DDP exchanges the gradients; the loss settings are wrap_model's, above
+                loss_sum, positions = distributed_gradients(wrapped, micro_batches, scaler, dtype if tc.amp else None)
             if math.isfinite(loss_sum):  # a NaN/inf batch is skipped by the optimizer step below
                 total_loss += loss_sum
                 total_positions += positions
             skipped += optimizer_step(model, optimizer, scaler, tc.clip_norm)
             scheduler.step()
-            if tc.progress:
+            if progress:
                 bar.set_postfix(loss=f"{total_loss / max(total_positions, 1):.3f}")
+        if worker is not None:  # the epoch's loss over every process's positions
+            total_loss, all_positions = global_sum([total_loss, total_positions])
+            total_positions = int(all_positions)
         train_seconds = time.perf_counter() - epoch_start
-        valid = evaluate_split(model, split, "valid", batch_size=tc.eval_batch_size, device=device).metrics
+        valid = evaluate_users(model, split, "valid", batch_size=tc.eval_batch_size, device=device).metrics
         seconds = time.perf_counter() - epoch_start
         mean_loss = total_loss / total_positions if total_positions else float("nan")
         record = {"epoch": epoch, "loss": mean_loss, "valid_HR@10": valid["HR@10"],
@@ -476,7 +481,7 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
         history.append(record)
         if writer is not None:
             writer.epoch(record)
-        if tc.verbose:
+        if verbose:
             print(f"Epoch {epoch} | Loss: {record['loss']:.4f} | Valid NDCG@10: {valid['NDCG@10']:.4f} | "
                   f"Time: {seconds:.1f}s", flush=True)
         if valid["NDCG@10"] > best_ndcg:
@@ -487,24 +492,28 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
                 "scheduler_state": scheduler.state_dict(), "rng_state": torch.get_rng_state()})
         else:
             bad_epochs += 1
-        if checkpoint is not None and best_epoch:
+        if checkpoint is not None and best_epoch and main:
             save_run(checkpoint, metrics={"valid": best_valid})
-        if total_positions == 0:
+        if total_positions == 0:  # the same on every process, as are the decisions below (one validation)
             warnings.warn(f"Epoch {epoch}: every step had a non-finite loss and was skipped; stopping. "
                           "Lower the learning rate or train in fp32.")
             break
         if bad_epochs >= tc.patience:
             break
         # a budget is kept, not overrun: stop if one more epoch as long as this one would pass it
-        if tc.max_minutes is not None and time.perf_counter() - began + seconds > 60 * tc.max_minutes:
-            break
+        if tc.max_minutes is not None:
+            over_budget = time.perf_counter() - began + seconds > 60 * tc.max_minutes
+            if over_budget if worker is None else agreed(over_budget):  # clocks differ: rank 0's decides
+                break
     model.load_state_dict(best_state)
     model.eval()
     minutes, peak, test = (time.perf_counter() - began) / 60, peak_memory_mib(device), None
     if checkpoint is not None:
         # the final file: the best epoch as after every epoch, with its test metrics and the run's cost
-        test = evaluate_split(model, split, "test", batch_size=tc.eval_batch_size, device=device).metrics
-        save_run(checkpoint, metrics={"valid": best_valid, "test": test}, train_minutes=minutes, peak_memory_mib=peak)
+        test = evaluate_users(model, split, "test", batch_size=tc.eval_batch_size, device=device).metrics
+        if main:
+            save_run(checkpoint, metrics={"valid": best_valid, "test": test}, train_minutes=minutes,
+                     peak_memory_mib=peak)
         if writer is not None:
             writer.end({"best_epoch": best_epoch, "epochs_run": int(history[-1]["epoch"]) if history else 0,
                         "valid": best_valid, "test": test, "minutes": minutes, "peak_memory_mib": peak})

@@ -1,0 +1,337 @@
+"""The output layer's losses: what training minimises after the Transformer.
+
+Full cross-entropy (``"ce"``) builds the (positions x items) logits at once: one step of 128 histories x 200
+positions against ML-32M's 87,585 films is a 25,600 x 87,586 matrix, ~9 GB in fp32 before its gradient. Three
+ways keep the memory of a step from growing with the catalogue:
+
+- ``"ce-chunked"``: the same value and gradients as ``"ce"``, computed over chunks of items with a running
+  logsumexp; the backward pass recomputes each chunk's logits, so no more than (positions x chunk) logits exist
+  at once (:func:`chunked_cross_entropy`).
+- ``"sampled"``: a softmax over the target and ``negatives`` items shared by the micro-batch, drawn uniformly,
+  by training frequency (``popularity``) or taken from the micro-batch's own targets (``in-batch``), with the
+  logQ correction that makes it estimate the full softmax (:func:`sampled_softmax`, :func:`draw_negatives`).
+- ``"bce"``: the SASRec paper's loss, one negative a position.
+
+:class:`LossSettings` holds one choice; :func:`loss_settings` builds it from a
+:class:`~recnb.models.training.TrainConfig` and the training sequences.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from recnb.errors import InvalidArgumentError
+from recnb.models.sasrec import SASRec
+
+LOSSES = ("ce", "ce-chunked", "sampled", "bce")
+SAMPLERS = ("uniform", "popularity", "in-batch")
+#: The memory one chunk of ``ce-chunked`` may take (its logits and their softmax, fp32), when no chunk is given.
+CHUNK_MEMORY_MIB = 256
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(value >= 1)
+
+
+@dataclass(frozen=True, eq=False)
+class LossSettings:
+    """One choice of output-layer loss (see :func:`output_loss`).
+
+    ``loss`` one of :data:`LOSSES`; ``negatives`` the sampled loss's draws a micro-batch; ``sampler`` one of
+    :data:`SAMPLERS` (``"sampled"`` only); ``logq`` the correction for how often an item is drawn (popularity
+    and in-batch; a uniform draw is never corrected, as before); ``popularity_power`` the exponent of the
+    popularity draw (draw probability ~ count ** power); ``loss_chunk`` the items of one ``ce-chunked`` chunk
+    (None: from :data:`CHUNK_MEMORY_MIB`); ``item_counts`` each item id's training frequency, (N + 1,), which the
+    popularity draw needs (:func:`item_frequencies`).
+    """
+
+    loss: str = "ce"
+    negatives: int = 1000
+    sampler: str = "uniform"
+    logq: bool = True
+    popularity_power: float = 1.0
+    loss_chunk: int | None = None
+    item_counts: torch.Tensor | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise InvalidArgumentError(f"loss must be one of {LOSSES}, not {self.loss!r}.")
+        if self.sampler not in SAMPLERS:
+            raise InvalidArgumentError(f"sampler must be one of {SAMPLERS}, not {self.sampler!r}.")
+        if not _is_count(self.negatives):
+            raise InvalidArgumentError(f"negatives must be a whole number of at least 1, not {self.negatives!r}.")
+        if not isinstance(self.logq, bool):
+            raise InvalidArgumentError(f"logq must be True or False, not {self.logq!r}.")
+        power = self.popularity_power
+        if isinstance(power, bool) or not isinstance(power, (int, float, np.number)) or not (
+                math.isfinite(power) and power >= 0):
+            raise InvalidArgumentError(f"popularity_power must be a number of 0 or more, not {power!r}.")
+        if self.loss_chunk is not None and not _is_count(self.loss_chunk):
+            raise InvalidArgumentError(f"loss_chunk must be a whole number of at least 1 (or None: chosen from a "
+                                       f"memory budget), not {self.loss_chunk!r}.")
+        if self.sampler != "uniform" and self.loss != "sampled":
+            raise InvalidArgumentError(f"sampler {self.sampler!r} draws the negatives of the sampled loss; with loss "
+                                       f"{self.loss!r} leave it at 'uniform', or choose loss 'sampled'.")
+        if self.loss_chunk is not None and self.loss != "ce-chunked":
+            raise InvalidArgumentError(f"loss_chunk sets the chunks of loss 'ce-chunked'; loss {self.loss!r} has "
+                                       "none: leave it out, or choose loss 'ce-chunked'.")
+        if self.item_counts is not None:
+            counts = self.item_counts
+            if not isinstance(counts, torch.Tensor) or counts.dim() != 1 or counts.is_floating_point() and (
+                    not torch.isfinite(counts).all()) or bool((counts < 0).any()) or not bool((counts[1:] > 0).any()):
+                raise InvalidArgumentError("item_counts must be a 1-D tensor of N + 1 finite counts of 0 or more, "
+                                           "one per item id (0: padding), with at least one item counted; build "
+                                           "it with recnb.models.losses.item_frequencies(split.train, n_items).")
+
+
+def as_loss_settings(loss: str | LossSettings = "ce", negatives: int = 1000) -> LossSettings:
+    """``loss`` itself when it is a :class:`LossSettings`, else the settings of a loss named with its negatives."""
+    return loss if isinstance(loss, LossSettings) else LossSettings(loss, negatives)
+
+
+def item_frequencies(sequences: Sequence[np.ndarray], n_items: int) -> torch.Tensor:
+    """How often each item id occurs in ``sequences``: an (N + 1,) int64 tensor, 0 for padding."""
+    items = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences]) if len(sequences) else np.zeros(0, int)
+    if len(items) and (items.min() < 1 or items.max() > n_items):
+        raise InvalidArgumentError(f"The sequences hold item ids outside 1..{n_items}: give the n_items of the "
+                                   "data they come from.")
+    return torch.from_numpy(np.bincount(items, minlength=n_items + 1).astype(np.int64))
+
+
+def loss_settings(config, train_sequences: Sequence[np.ndarray] | None = None,
+                  n_items: int | None = None) -> LossSettings:
+    """The :class:`LossSettings` of a :class:`~recnb.models.training.TrainConfig`.
+
+    The popularity sampler draws by training frequency, so it needs ``train_sequences`` (``split.train``) and
+    ``n_items``; the other losses ignore them.
+    """
+    counts = None
+    if config.loss == "sampled" and config.sampler == "popularity":
+        if train_sequences is None or n_items is None:
+            raise InvalidArgumentError("The popularity sampler draws items by their training frequency: pass the "
+                                       "training sequences (split.train) and n_items to loss_settings.")
+        counts = item_frequencies(train_sequences, n_items)
+    return LossSettings(config.loss, config.negatives, config.sampler, config.logq, config.popularity_power,
+                        config.loss_chunk, counts)
+
+
+# ----------------------------------------------------------------------------- the output layer
+def output_weights(model: SASRec) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The output layer's (N + 1, D) weights and bias: the item embedding for a tied head (no bias)."""
+    if model.head is None:                              # tied head: a score is h . item embedding
+        return model.item_embedding.weight, None
+    return model.head.weight, model.head.bias
+
+
+def sequence_loss(model: SASRec, inputs: torch.Tensor, targets: torch.Tensor,
+                  loss: str | LossSettings = "ce", negatives: int = 1000) -> tuple[torch.Tensor, int]:
+    """Summed loss at every non-padding position, and the number of positions.
+
+    Logits are computed only where the target is a real item: with left padding that is about half the
+    positions of ML-1M. ``loss`` names the loss (with its ``negatives``) or is a :class:`LossSettings`; see
+    :func:`output_loss` for what each computes.
+    """
+    settings = as_loss_settings(loss, negatives)
+    hidden = model(inputs)                              # (B, L, D)
+    real = targets != 0                                 # (B, L)
+    return output_loss(model, hidden[real], targets[real], settings), int(real.sum())
+
+
+def output_loss(model: SASRec, h: torch.Tensor, positives: torch.Tensor, loss: str | LossSettings = "ce",
+                negatives: int = 1000) -> torch.Tensor:
+    """The output layer's summed loss for hidden states ``h`` (M, D) and their target ids ``positives`` (M,).
+
+    ``"ce"`` (this series' default): cross-entropy over every item id (padding, column 0, is one more column of
+    the softmax, as it always was). The (M x N + 1) logits are the largest tensor in training.
+    ``"ce-chunked"``: the same value and gradients, never more than (M x chunk) logits at once
+    (:func:`chunked_cross_entropy`).
+    ``"sampled"``: cross-entropy of the target against negatives shared by all M positions (a negative equal to
+    a position's own target is left out of that position's softmax), so the output layer is an (M x D) by
+    (D x negatives) product. The ``uniform`` draw (``negatives`` items with replacement) is not corrected:
+    Klenitskiy and Vasilev (2023) match full cross-entropy on ML-1M with 3,000 of them. The ``popularity``
+    draw (by training frequency ** power) and the ``in-batch`` negatives (the micro-batch's own targets)
+    favour popular items; ``logq`` corrects for it (:func:`draw_negatives`).
+    ``"bce"`` (the SASRec paper's loss): binary cross-entropy of the target against one negative drawn
+    uniformly from the other items, at each position. The paper also excludes the user's other items from the
+    draw; this one does not (on ML-1M a user's films are on average about 5% of the catalogue), which keeps the
+    draw independent of the batch.
+    """
+    settings = as_loss_settings(loss, negatives)
+    if settings.loss == "ce":
+        logits = model.logits(h)                        # (M, N + 1)
+        return F.cross_entropy(logits.float(), positives, reduction="sum")
+    weight, bias = output_weights(model)
+    if settings.loss == "ce-chunked":
+        return chunked_cross_entropy(h, weight, bias, positives, settings.loss_chunk)
+    n_items = model.config.n_items
+    if settings.loss == "sampled":
+        drawn, log_expected = draw_negatives(settings, positives, n_items)
+        return sampled_softmax(h, weight, bias, positives, drawn, log_expected)
+    offset = torch.randint(1, n_items, positives.shape, device=positives.device)  # never 0: never the target
+    bce_negatives = (positives - 1 + offset) % n_items + 1  # (M,) uniform over real items other than the target
+    positive_logit, negative_logit = ((h * weight[ids]).sum(-1) + (0 if bias is None else bias[ids])
+                                      for ids in (positives, bce_negatives))  # (M,) each: only two scores a row
+    positive_logit, negative_logit = positive_logit.float(), negative_logit.float()
+    bce = F.softplus(-positive_logit) + F.softplus(negative_logit)   # -log s(pos) - log(1 - s(neg))
+    return bce.sum()
+
+
+# ----------------------------------------------------------------------------- sampled softmax
+def draw_negatives(settings: LossSettings, positives: torch.Tensor,
+                   n_items: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The negative item ids a micro-batch shares, and what to subtract from their logits (None: nothing).
+
+    The logQ correction subtracts the log of each negative's *expected number of draws*, S q(j) for S draws
+    from a distribution q: the sum of exp(score - log S q) over the draws then estimates the sum of exp(score)
+    over the whole catalogue, so the loss approaches full cross-entropy as S grows (subtracting log q alone
+    shifts every negative by the same log S). ``uniform``: S ids uniform over 1..N (with replacement), never
+    corrected (as before: the correction would be the same constant for every negative). ``popularity``: S ids
+    drawn with probability ~ count ** power, corrected by log S q. ``in-batch``: the micro-batch's targets, one
+    column each, corrected by log of the item's frequency among them; computed over the distinct targets (with
+    the correction, each distinct item counts once; without it, an item counts as often as it is a target), so
+    the logits are (M x distinct targets).
+    """
+    device = positives.device
+    if settings.sampler == "uniform":
+        return torch.randint(1, n_items + 1, (settings.negatives,), device=device), None
+    if settings.sampler == "in-batch":
+        distinct, counts = torch.unique(positives, return_counts=True)
+        return distinct, None if settings.logq else -counts.float().log()
+    counts = settings.item_counts
+    if counts is None:
+        raise InvalidArgumentError("The popularity sampler needs the training items' counts: build the settings "
+                                   "with loss_settings(train_config, split.train, n_items) or pass item_counts "
+                                   "(recnb.models.losses.item_frequencies).")
+    if len(counts) != n_items + 1:
+        raise InvalidArgumentError(f"item_counts holds {len(counts):,} counts but the model scores {n_items:,} "
+                                   "items (+ padding): count the items of the data the model is trained on.")
+    probabilities = popularity_distribution(counts, settings.popularity_power)
+    drawn = torch.multinomial(probabilities, settings.negatives, replacement=True)
+    log_expected = (settings.negatives * probabilities[drawn]).log().float()
+    return drawn.to(device), log_expected.to(device) if settings.logq else None
+
+
+def popularity_distribution(counts: torch.Tensor, power: float = 1.0) -> torch.Tensor:
+    """The popularity draw's probability of each item id: count ** power, normalised; never padding, never an
+    item without a count (even with power 0, where every counted item is equally likely)."""
+    counts = counts.double().cpu()
+    weights = torch.where(counts > 0, counts.pow(power), torch.zeros_like(counts))
+    weights[0] = 0.0
+    return weights / weights.sum()
+
+
+def sampled_softmax(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, positives: torch.Tensor,
+                    negatives: torch.Tensor, log_expected: torch.Tensor | None = None) -> torch.Tensor:
+    """Summed cross-entropy of each target against the shared ``negatives`` (S,), their logits less
+    ``log_expected`` (S,) where given; a negative equal to a row's target is masked out of that row."""
+    positive_logit = (h * weight[positives]).sum(-1, keepdim=True)                  # (M, 1)
+    negative_logits = h @ weight[negatives].T                                        # (M, S)
+    if bias is not None:
+        positive_logit, negative_logits = positive_logit + bias[positives, None], negative_logits + bias[negatives]
+    if log_expected is not None:
+        negative_logits = negative_logits.float() - log_expected
+    hit = negatives[None, :] == positives[:, None]      # (M, S): a draw of the target itself is no negative
+    logits = torch.cat([positive_logit, negative_logits.masked_fill(hit, -torch.inf)], dim=1).float()
+    zeros = torch.zeros(len(logits), dtype=torch.long, device=logits.device)      # the target is column 0
+    return F.cross_entropy(logits, zeros, reduction="sum")
+
+
+# ----------------------------------------------------------------------------- chunked exact cross-entropy
+def items_per_chunk(positions: int, n_columns: int, memory_mib: float = CHUNK_MEMORY_MIB) -> int:
+    """Items in one chunk so that its fp32 logits and their softmax (two (positions x chunk) tensors, plus one
+    for the chunk's temporaries) stay within ``memory_mib``; at least 1, at most every column."""
+    per_item = 3 * 4 * max(positions, 1)
+    return int(min(max(int(memory_mib * 2**20 // per_item), 1), n_columns))
+
+
+def chunked_cross_entropy(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, targets: torch.Tensor,
+                          item_chunk: int | None = None) -> torch.Tensor:
+    """Summed cross-entropy of ``h @ weight.T (+ bias)`` against ``targets``, over chunks of ``item_chunk`` items.
+
+    The value and the gradients (of ``h``, ``weight`` and ``bias``) are full cross-entropy's, to rounding; memory
+    is O(M x chunk) instead of O(M x items): the forward pass keeps a running logsumexp of each row, and the
+    backward pass recomputes each chunk's logits to turn them into that chunk's softmax. Every column counts,
+    padding's (0) included, as in ``F.cross_entropy`` over the full logits. Under autocast the products run in
+    the autocast type and the softmax in fp32, as the full loss's do.
+    """
+    chunk = item_chunk if item_chunk is not None else items_per_chunk(len(h), len(weight))
+    if not _is_count(chunk):
+        raise InvalidArgumentError(f"item_chunk must be a whole number of at least 1, not {chunk!r}.")
+    return _ChunkedCrossEntropy.apply(h, weight, bias, targets, int(chunk))
+
+
+def _compute_dtype(device: torch.device, dtype: torch.dtype) -> torch.dtype:
+    """The type of the products: autocast's when it is on for this device (as ``model.logits`` would run)."""
+    if torch.is_autocast_enabled(device.type):
+        return torch.get_autocast_dtype(device.type)
+    return dtype
+
+
+def _chunk_logits(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, start: int,
+                  stop: int) -> torch.Tensor:
+    """Logits of the columns start..stop-1, (M, stop - start), in fp32 (fp64 for fp64 inputs)."""
+    w = weight[start:stop]
+    logits = h @ w.T if bias is None else F.linear(h, w, bias[start:stop])
+    return logits.to(torch.promote_types(logits.dtype, torch.float32))
+
+
+class _ChunkedCrossEntropy(torch.autograd.Function):
+    """Full cross-entropy, summed, with the logits made one chunk of items at a time (forward and backward)."""
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, targets, chunk):
+        dtype = _compute_dtype(h.device, h.dtype)
+        with torch.autocast(h.device.type, enabled=False):
+            hc, wc = h.to(dtype), weight.to(dtype)
+            bc = None if bias is None else bias.to(dtype)
+            exact = torch.promote_types(dtype, torch.float32)   # the softmax's type
+            lse = torch.full((len(h),), -torch.inf, dtype=exact, device=h.device)
+            target_logit = torch.zeros(len(h), dtype=exact, device=h.device)
+            for start in range(0, len(weight), chunk):
+                stop = min(start + chunk, len(weight))
+                logits = _chunk_logits(hc, wc, bc, start, stop)                      # (M, C)
+                lse = torch.logaddexp(lse, torch.logsumexp(logits, dim=1))
+                inside = (targets >= start) & (targets < stop)
+                column = (targets - start).clamp(0, stop - start - 1)
+                target_logit = torch.where(inside, logits.gather(1, column[:, None]).squeeze(1), target_logit)
+        ctx.save_for_backward(h, weight, bias, targets, lse)
+        ctx.chunk, ctx.dtype = chunk, dtype
+        return (lse - target_logit).sum()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        h, weight, bias, targets, lse = ctx.saved_tensors
+        chunk, dtype = ctx.chunk, ctx.dtype
+        need_h, need_weight, need_bias = ctx.needs_input_grad[:3]
+        with torch.autocast(h.device.type, enabled=False):
+            hc, wc = h.to(dtype), weight.to(dtype)
+            bc = None if bias is None else bias.to(dtype)
+            exact = lse.dtype
+            grad_h = torch.zeros(h.shape, dtype=exact, device=h.device) if need_h else None
+            grad_weight = torch.zeros(weight.shape, dtype=exact, device=h.device) if need_weight else None
+            grad_bias = torch.zeros(bias.shape, dtype=exact, device=h.device) if need_bias else None
+            rows = torch.arange(len(h), device=h.device)
+            scale = grad_output.to(exact)
+            for start in range(0, len(weight), chunk):
+                stop = min(start + chunk, len(weight))
+                # d loss / d logits = softmax - one-hot of the target, times the incoming gradient
+                probabilities = _chunk_logits(hc, wc, bc, start, stop).sub_(lse[:, None]).exp_()   # (M, C)
+                inside = (targets >= start) & (targets < stop)
+                probabilities[rows[inside], targets[inside] - start] -= 1.0
+                probabilities.mul_(scale)
+                d_logits = probabilities.to(dtype)
+                if grad_h is not None:
+                    grad_h.add_(d_logits @ wc[start:stop])
+                if grad_weight is not None:
+                    grad_weight[start:stop] = d_logits.T @ hc
+                if grad_bias is not None:
+                    grad_bias[start:stop] = probabilities.sum(0)
+        return (None if grad_h is None else grad_h.to(h.dtype),
+                None if grad_weight is None else grad_weight.to(weight.dtype),
+                None if grad_bias is None else grad_bias.to(bias.dtype), None, None)
