@@ -6,7 +6,7 @@ sequences, the leave-one-out split, their total, the process's peak memory (ru_m
 process, a second load through the cache (load_dataset(..., cache=True)). It prints a table and the cost per million
 interactions at each size, so that growth faster than linear shows. It prints figures; it asserts nothing.
 
-    python benchmarks/bench_scale_data.py --out /tmp/recnb-scale      # keep the logs for the next run
+    python benchmarks/bench_scale_data.py --out scale-logs      # keep the logs (about 1 GB) for the next run
     python benchmarks/bench_scale_data.py --sizes 1000000 5000000     # skip the 25M case
 
 Aims on a 2-core machine: the 25M case within 90 s and 8 GB. Timings depend on what else runs on the machine

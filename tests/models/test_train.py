@@ -462,8 +462,12 @@ def test_minor_page_faults_count_memory_touched_for_the_first_time():
 
 
 def _page_faults_of_ten_steps(keep: bool) -> int:
-    """Minor page faults during ten scoring steps (28 MB of logits and their softmax, allocated and freed each
-    time), after three to warm up, in a fresh one-thread interpreter: the allocator setting is per process."""
+    """Minor page faults during ten scoring steps (56 MB of logits and their softmax, allocated and freed each
+    time), after three to warm up, in a fresh one-thread interpreter: the allocator setting is per process.
+
+    Each tensor is above glibc's largest dynamic mmap threshold (32 MiB on 64-bit): below it, glibc may raise
+    its threshold after the first free and keep such blocks anyway, which made the default's count depend on
+    the heap's layout."""
     import subprocess
 
     code = f"""
@@ -471,7 +475,7 @@ import resource, torch
 from recnb.models.devices import keep_freed_memory
 torch.set_num_threads(1)
 assert keep_freed_memory() if {keep} else True
-hidden, items = torch.randn(2048, 64), torch.randn(3417, 64)
+hidden, items = torch.randn(4096, 64), torch.randn(3417, 64)
 def step():
     return float((hidden @ items.T).softmax(-1)[:, 0].sum())
 for _ in range(3):
@@ -489,7 +493,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
                     reason="glibc's allocator only")
 def test_keep_freed_memory_spares_page_faults_of_repeated_steps():
     default, kept = _page_faults_of_ten_steps(False), _page_faults_of_ten_steps(True)
-    # each step's two 28 MB tensors are 13,668 pages: by default most are faulted in again at every step
-    assert default > 10_000
+    # each step's two 56 MB tensors are 27,336 pages: by default they are faulted in again at every step
+    assert default > 100_000
     assert kept < default / 2
 
