@@ -328,14 +328,32 @@ def _train_and_report(args: argparse.Namespace, train_config, overrides: dict, w
 
 
 def run_export(args: argparse.Namespace) -> int:
-    """Write an inference-only copy of a checkpoint (no optimizer state)."""
-    from recnb.models.checkpoints import export_checkpoint
+    """Write an inference-only copy of a checkpoint (no optimizer state), or with ``--onnx`` an ONNX file that
+    ONNX Runtime serves without PyTorch (``recnb.serve``), checked against PyTorch on real histories."""
+    from recnb.models.checkpoints import export_checkpoint, read_checkpoint_file
 
-    check_output_file(args.output, "--output", example="sasrec_export.pt")
+    data_flags = [flag for flag, given in (("--dataset", args.dataset is not None), ("--data-dir", args.data_dir),
+                                           ("--no-download", args.no_download)) if given]
+    _require(args.onnx or not data_flags, f"{', '.join(data_flags)}: only with --onnx (the data set's films go "
+                                          "into the ONNX file); a checkpoint copy needs no data.")
+    check_output_file(args.output, "--output", example="model.onnx" if args.onnx else "sasrec_export.pt")
     if Path(args.output).exists() and not args.overwrite:
         raise InvalidArgumentError(f"{args.output} already exists; pass --overwrite to replace it.")
-    out = export_checkpoint(args.checkpoint, args.output)
-    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB) from {args.checkpoint}")
+    if not args.onnx:
+        out = export_checkpoint(args.checkpoint, args.output)
+        print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB) from {args.checkpoint}")
+        return 0
+    from recnb.data.sequences import load_dataset
+    from recnb.models.onnx_export import PARITY_TOLERANCE, export_onnx, onnx_modules
+
+    onnx_modules()  # the missing extra is reported before any data is read
+    dataset = args.dataset or read_checkpoint_file(args.checkpoint)["dataset"]["name"]
+    data = load_dataset(dataset, args.data_dir, min_user_interactions=args.min_user,
+                        min_item_interactions=args.min_item, download=not args.no_download)
+    result = export_onnx(args.checkpoint, args.output, data, overwrite=args.overwrite)
+    print(f"wrote {result.path} ({result.path.stat().st_size / 2**20:.1f} MiB) from {args.checkpoint}, with the "
+          f"{data.n_items:,} films of {data.name}; ONNX Runtime matches PyTorch on real histories to "
+          f"{result.max_difference:.1e} (largest score difference; limit {PARITY_TOLERANCE:g})")
     return 0
 
 
@@ -427,6 +445,66 @@ def _train_for_compare(args, data, split):
     return train_sasrec(data, split, config, train_config).model
 
 
+#: ``tune``'s checked options: recnb.models.tuning.tune's argument -> the flag its messages name.
+TUNE_FLAGS = {"n_trials": "--trials", "budget_minutes": "--budget-minutes", "trial_epochs": "--trial-epochs",
+              "trial_minutes": "--trial-minutes", "seed": "--seed", "storage": "--storage"}
+
+
+def run_tune(args: argparse.Namespace) -> int:
+    """Search SASRec's settings on the validation split (Optuna); print every trial, the best one beside the
+    committed recipe's trial, and the command that retrains the best one in full."""
+    from recnb.data.sequences import load_dataset
+    from recnb.data.split import leave_one_out
+    from recnb.models.tuning import (
+        best_completed_trial,
+        best_trial_command,
+        check_tune_settings,
+        optuna_module,
+        recipe_trial,
+        trials_table,
+        tune,
+    )
+
+    optuna_module()  # a missing Optuna, then every number and the storage, fail before the data are read
+    check_tune_settings({name: getattr(args, name) for name in TUNE_FLAGS}, name=TUNE_FLAGS.__getitem__)
+    data_arguments = [*(["--data-dir", args.data_dir] if args.data_dir else []),
+                      *(["--min-user", str(args.min_user)] if args.min_user != 5 else []),
+                      *(["--min-item", str(args.min_item)] if args.min_item != 5 else [])]
+    data = load_dataset(args.dataset, args.data_dir, min_user_interactions=args.min_user,
+                        min_item_interactions=args.min_item, download=not args.no_download,
+                        progress=not args.no_progress)
+    split = leave_one_out(data.sequences)
+    name = args.study or f"sasrec-{args.dataset}"
+    try:
+        study = tune(data, split, args.n_trials, args.budget_minutes, storage=args.storage, study_name=name,
+                     trial_epochs=args.trial_epochs, trial_minutes=args.trial_minutes, seed=args.seed,
+                     progress=not args.no_progress, data_arguments=data_arguments)
+    except KeyboardInterrupt:
+        print("interrupted: " + ("run the same command again to resume the study (the interrupted trial runs "
+                                 "again)." if args.storage else "nothing was stored (give --storage to keep a "
+                                 "study)."), file=sys.stderr)
+        return 130
+    table = trials_table(study)
+    print(f"{data}; study {name!r}" + (f" in {args.storage}" if args.storage else "") + f": {len(table)} trials")
+    print(table.to_string(index=False, float_format=lambda value: f"{value:.4g}"))
+    best, recipe = best_completed_trial(study), recipe_trial(study)
+    if best is None:
+        print("No trial has completed yet: give more --budget-minutes or --trials.")
+        return 0
+    print(f"{'validation':18}{'trial':>6}{'HR@10':>9}{'NDCG@10':>9}{'MRR':>9}{'epochs':>8}{'minutes':>9}")
+    for label, trial in (("best", best), ("committed recipe", recipe)):
+        if trial is not None:
+            a = trial.user_attrs
+            print(f"{label:18}{trial.number:>6}{a['valid_HR@10']:>9.4f}{a['valid_NDCG@10']:>9.4f}"
+                  f"{a['valid_MRR']:>9.4f}{a['epochs_run']:>8}{a['minutes']:>9.1f}")
+    if recipe is not None and best.number == recipe.number:
+        print("The committed recipe is the best trial: nothing better to retrain.")
+    else:
+        print("Retrain the best trial's settings in full (the recipe's epochs, not a trial's), then compare its "
+              f"validation figures with the committed checkpoint's:\n  {best_trial_command(study)}")
+    return 0
+
+
 def run_assignments(args: argparse.Namespace) -> int:
     """``assignments release``: the student notebooks and what students need to run them, as a folder (and a zip)."""
     from recnb.teaching.assignments import build_release
@@ -481,10 +559,42 @@ def build_parser() -> argparse.ArgumentParser:
                          help="where to draw the chart (default: assets/baseline_comparison.png)")
     compare.set_defaults(run=run_compare)
 
-    export = commands.add_parser("export", help="copy a checkpoint without its training state, for sharing")
+    tune = commands.add_parser("tune", help="search SASRec's settings with Optuna on the validation split "
+                               "(needs pip install -e '.[tune]')")
+    add_data_arguments(tune)
+    tune.add_argument("--trials", dest="n_trials", type=int, default=20,
+                      help="stop once the study holds this many finished trials, earlier runs' included (default 20)")
+    tune.add_argument("--budget-minutes", type=float, required=True,
+                      help="stop after this many minutes of this run (no trial begins that could not get its "
+                           "--trial-minutes)")
+    tune.add_argument("--storage", default=None,
+                      help="keep the study in a database, e.g. sqlite:///tuning/ml1m.db (its folder must exist); "
+                           "the same command again resumes it (default: in memory)")
+    tune.add_argument("--study", default=None, help="the study's name in --storage (default: sasrec-DATASET)")
+    tune.add_argument("--trial-epochs", type=int, default=5,
+                      help="each trial's epochs; the recipe's cosine schedule decays within them (default 5)")
+    tune.add_argument("--trial-minutes", type=float, default=None,
+                      help="each trial's wall-clock budget (default: none but the study's)")
+    tune.add_argument("--seed", type=int, default=0, help="the sampler's and every trial's seed (default 0)")
+    tune.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tune.set_defaults(run=run_tune)
+
+    export = commands.add_parser("export", help="copy a checkpoint without its training state, for sharing; "
+                                 "with --onnx, an ONNX file to serve without PyTorch")
     export.add_argument("--checkpoint", required=True)
     export.add_argument("--output", required=True)
     export.add_argument("--overwrite", action="store_true")
+    export.add_argument("--onnx", action="store_true",
+                        help="write an ONNX file with the films' ids, titles, years and genres, for recnb.serve "
+                             "(needs pip install 'recnb[serve]')")
+    onnx_data = export.add_argument_group("data (with --onnx: the data set the checkpoint was trained on)")
+    onnx_data.add_argument("--dataset", default=None, choices=[*RELEASES, "synthetic"],
+                           help="default: the checkpoint's")
+    onnx_data.add_argument("--data-dir", default=None,
+                           help="cache folder (default: $RECNB_DATA_DIR, else data/ in the repository)")
+    onnx_data.add_argument("--min-user", type=int, default=5, help="k-core: minimum items per user (default 5)")
+    onnx_data.add_argument("--min-item", type=int, default=5, help="k-core: minimum users per item (default 5)")
+    onnx_data.add_argument("--no-download", action="store_true", help="fail instead of downloading")
     export.set_defaults(run=run_export)
 
     assignments = commands.add_parser("assignments", help="the course assignments: build what students get")

@@ -9,8 +9,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "recnb"
 #: Lowest first. A module may import from its own layer and the ones before it.
-LAYERS = ["base", "data", "evaluation", "models", "viz", "teaching", "cli"]
-BASE = {"recnb", "recnb.errors", "recnb.config", "recnb.files"}
+LAYERS = ["base", "data", "evaluation", "models", "serve", "viz", "teaching", "cli"]
+BASE = {"recnb", "recnb.errors", "recnb.config", "recnb.files", "recnb.films"}
 
 
 def layer_of(module: str) -> str:
@@ -71,11 +71,11 @@ def test_the_rule_catches_a_lower_layer_importing_a_higher_one():
         imported_modules("from ..models import sasrec\n")
 
 
-def test_every_module_is_in_a_layer_and_every_layer_is_a_package():
+def test_every_module_is_in_a_layer_and_every_layer_exists():
     for path in MODULES:
         layer_of(module_name(path))
-    for layer in LAYERS[1:-1]:
-        assert (PACKAGE / layer / "__init__.py").is_file(), layer
+    for layer in LAYERS[1:-1]:   # a package, or one module for a layer that small (recnb/serve.py)
+        assert (PACKAGE / layer / "__init__.py").is_file() or (PACKAGE / f"{layer}.py").is_file(), layer
 
 
 def test_no_test_imports_a_private_name_of_recnb():

@@ -7,14 +7,13 @@ Works with any model the evaluator accepts (SASRec or a baseline).
 
 from __future__ import annotations
 
-import difflib
-
 import numpy as np
 import pandas as pd
 
 from recnb.data.sequences import SequenceData
-from recnb.errors import InvalidArgumentError, UnknownFilmError
+from recnb.errors import InvalidArgumentError, UnknownFilmError  # noqa: F401 (find_items raises it; tests import it here)
 from recnb.evaluation.evaluator import Model, top_k
+from recnb.films import find_films
 
 
 def find_items(data: SequenceData, films) -> np.ndarray:
@@ -22,32 +21,10 @@ def find_items(data: SequenceData, films) -> np.ndarray:
 
     A title matches exactly (ignoring case), or else by a unique substring
     ("Godfather: Part II"). An unknown or ambiguous title raises
-    :class:`UnknownFilmError` with the closest titles as suggestions.
+    :class:`UnknownFilmError` with the closest titles as suggestions. The rule is
+    :func:`recnb.films.find_films`'s, which the ONNX server (:mod:`recnb.serve`) shares.
     """
-    titles = data.items["title"].iloc[1:]
-    lower = titles.str.lower()
-    found = []
-    for film in films:
-        if isinstance(film, (int, np.integer)):
-            item = int(data.encode_items([film])[0])
-            if item == 0:
-                raise UnknownFilmError(f"MovieLens id {film} is not in {data.name} after filtering "
-                                       "(unknown id, or a film with too few ratings).")
-            found.append(item)
-            continue
-        query = str(film).strip().lower()
-        exact = titles.index[lower == query]
-        matches = exact if len(exact) else titles.index[lower.str.contains(query, regex=False)]
-        if len(matches) == 1:
-            found.append(int(matches[0]))
-            continue
-        if len(matches) > 1:
-            shown = "; ".join(titles[matches[:6]])
-            raise UnknownFilmError(f"{film!r} matches {len(matches)} films ({shown}...). Give the full title.")
-        close = difflib.get_close_matches(str(film), titles.tolist(), n=3, cutoff=0.5)
-        hint = f" Did you mean: {'; '.join(close)}?" if close else " Search data.items['title'] for the exact title."
-        raise UnknownFilmError(f"No film titled {film!r} in {data.name}.{hint}")
-    return np.asarray(found, dtype=np.int64)
+    return find_films(films, data.items["title"].iloc[1:], data.item_ids, data.name)
 
 
 def recommend(model: Model, data: SequenceData, history, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:

@@ -82,12 +82,12 @@ def attention_mask(histories: torch.Tensor, causal: bool = True) -> torch.Tensor
     row is empty (see the module docstring). ``causal=False`` keeps only the
     padding part: every position then sees the future, including its own target.
     """
-    length = histories.shape[1]
-    visible = torch.ones(length, length, dtype=torch.bool, device=histories.device)       # (L, L)
-    if causal:
-        visible = visible.tril()                                                           # no look-ahead
+    # built from comparisons of positions (not ones().tril() and eye()), so it exports to ONNX for any length
+    position = torch.arange(histories.shape[1], device=histories.device)
+    query, key = position[:, None], position[None, :]                                      # (L, 1), (1, L)
+    visible = key <= query if causal else torch.ones_like(key == query)                    # (L, L): no look-ahead
     real_key = (histories != 0)[:, None, None, :]                                          # (B, 1, 1, L)
-    itself = torch.eye(length, dtype=torch.bool, device=histories.device)
+    itself = key == query                                                                  # (L, L): the diagonal
     return (visible & real_key) | itself                                                   # (B, 1, L, L)
 
 

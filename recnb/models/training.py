@@ -328,7 +328,8 @@ def build_model(data: SequenceData, config: SASRecConfig) -> SASRec:
 
 def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASRecConfig,
                  train_config: TrainConfig | None = None, checkpoint: str | os.PathLike | None = None,
-                 resume: str | os.PathLike | None = None, command: str | None = None) -> TrainResult:
+                 resume: str | os.PathLike | None = None, command: str | None = None,
+                 on_epoch: Callable[[dict], bool | None] | None = None) -> TrainResult:
     """Train SASRec on ``split.train``, validate each epoch, keep the best model.
 
     Parameters
@@ -353,6 +354,10 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
     command : str, optional
         The command line that started the run, recorded in the checkpoint so the
         run can be repeated (``python -m recnb train --record-command``).
+    on_epoch : callable, optional
+        Called with each epoch's record (the history row: ``"epoch"``, ``"valid_NDCG@10"``, ...) once the best
+        model and the checkpoint are up to date; returning True ends training there, as early stopping would
+        (a hyper-parameter search prunes a trial this way: :mod:`recnb.models.tuning`).
 
     In a process group of several processes (``torchrun``, :mod:`recnb.models.distributed`), every
     process calls this: each trains on its share of every step's batches (a step reads ``batch_size x
@@ -494,6 +499,8 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
             bad_epochs += 1
         if checkpoint is not None and best_epoch and main:
             save_run(checkpoint, metrics={"valid": best_valid})
+        if on_epoch is not None and on_epoch(dict(record)):
+            break
         if total_positions == 0:  # the same on every process, as are the decisions below (one validation)
             warnings.warn(f"Epoch {epoch}: every step had a non-finite loss and was skipped; stopping. "
                           "Lower the learning rate or train in fp32.")
