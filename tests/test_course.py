@@ -28,7 +28,7 @@ def section(text: str, title: str) -> str:
 
 def test_the_series_is_all_here():
     assert [p.name[:3].rstrip("_") for p in MAIN] == ["00", "01", "02", "03", "04", "05", "06", "06b", "07", "08",
-                                                      "09", "10"]
+                                                      "09", "10", "11"]
 
 
 @pytest.mark.parametrize("path", MAIN, ids=lambda p: p.name[:3])
