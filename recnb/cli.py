@@ -175,11 +175,12 @@ def check_train_arguments(args: argparse.Namespace) -> tuple[dict, dict]:
     return settings, overrides
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments every command that reads a data set shares."""
-    group = parser.add_argument_group("data")
-    group.add_argument("--dataset", default="ml-1m", choices=[*RELEASES, "synthetic"],
-                       help="MovieLens release, or the generated 'synthetic' set (default: ml-1m)")
+def add_data_arguments(parser: argparse.ArgumentParser, title: str = "data", dataset: str | None = "ml-1m",
+                       dataset_help: str = "MovieLens release, or the generated 'synthetic' set (default: ml-1m)"
+                       ) -> None:
+    """Arguments every command that reads a data set shares (``export --onnx`` defaults to the checkpoint's)."""
+    group = parser.add_argument_group(title)
+    group.add_argument("--dataset", default=dataset, choices=[*RELEASES, "synthetic"], help=dataset_help)
     group.add_argument("--data-dir", default=None,
                        help="cache folder (default: $RECNB_DATA_DIR, else data/ in the repository)")
     group.add_argument("--min-user", type=int, default=5, help="k-core: minimum items per user (default 5)")
@@ -587,14 +588,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--onnx", action="store_true",
                         help="write an ONNX file with the films' ids, titles, years and genres, for recnb.serve "
                              "(needs pip install 'recnb[serve]')")
-    onnx_data = export.add_argument_group("data (with --onnx: the data set the checkpoint was trained on)")
-    onnx_data.add_argument("--dataset", default=None, choices=[*RELEASES, "synthetic"],
-                           help="default: the checkpoint's")
-    onnx_data.add_argument("--data-dir", default=None,
-                           help="cache folder (default: $RECNB_DATA_DIR, else data/ in the repository)")
-    onnx_data.add_argument("--min-user", type=int, default=5, help="k-core: minimum items per user (default 5)")
-    onnx_data.add_argument("--min-item", type=int, default=5, help="k-core: minimum users per item (default 5)")
-    onnx_data.add_argument("--no-download", action="store_true", help="fail instead of downloading")
+    add_data_arguments(export, "data (with --onnx: the data set the checkpoint was trained on)", dataset=None,
+                       dataset_help="default: the checkpoint's")
     export.set_defaults(run=run_export)
 
     assignments = commands.add_parser("assignments", help="the course assignments: build what students get")

@@ -315,7 +315,7 @@ def check_storage(url: str | None, name: str = "storage") -> None:
         return
     if not url.startswith("sqlite:///"):
         raise InvalidArgumentError(f"{name} {url}: a SQLite URL has three slashes before a relative path "
-                                   "(sqlite:///tuning/study.db) and four before an absolute one (sqlite:////tmp/s.db).")
+                                   "(sqlite:///tuning/study.db); an absolute path adds its own slash after them.")
     path = url[len("sqlite:///"):].split("?")[0]
     if path in ("", ":memory:"):
         return
