@@ -11,6 +11,12 @@ ways keep the memory of a step from growing with the catalogue:
   by training frequency (``popularity``) or taken from the micro-batch's own targets (``in-batch``), with the
   logQ correction that makes it estimate the full softmax (:func:`sampled_softmax`, :func:`draw_negatives`).
 - ``"bce"``: the SASRec paper's loss, one negative a position.
+- ``"gbce"``: gSASRec's generalised binary cross-entropy (Petrov and Macdonald, 2023) over ``negatives`` uniform
+  draws shared by the micro-batch, its positive term raised to the power beta that undoes the overconfidence
+  negative sampling teaches (:func:`gbce_beta`, :func:`generalised_bce`).
+
+``label_smoothing`` (``"ce"`` only) moves that share of the target's probability to every item evenly, a
+regulariser against an overconfident softmax.
 
 :class:`LossSettings` holds one choice; :func:`loss_settings` builds it from a
 :class:`~recnb.models.training.TrainConfig` and the training sequences.
@@ -29,7 +35,7 @@ import torch.nn.functional as F
 from recnb.errors import InvalidArgumentError
 from recnb.models.sasrec import SASRec
 
-LOSSES = ("ce", "ce-chunked", "sampled", "bce")
+LOSSES = ("ce", "ce-chunked", "sampled", "bce", "gbce")
 SAMPLERS = ("uniform", "popularity", "in-batch")
 #: The memory one chunk of ``ce-chunked`` may take (its logits and their softmax, fp32), when no chunk is given.
 CHUNK_MEMORY_MIB = 256
@@ -37,6 +43,11 @@ CHUNK_MEMORY_MIB = 256
 
 def _is_count(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(value >= 1)
+
+
+def _is_fraction(value) -> bool:
+    """A real number in [0, 1]."""
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and bool(0 <= value <= 1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,7 +59,9 @@ class LossSettings:
     and in-batch; a uniform draw is never corrected, as before); ``popularity_power`` the exponent of the
     popularity draw (draw probability ~ count ** power); ``loss_chunk`` the items of one ``ce-chunked`` chunk
     (None: from :data:`CHUNK_MEMORY_MIB`); ``item_counts`` each item id's training frequency, (N + 1,), which the
-    popularity draw needs (:func:`item_frequencies`).
+    popularity draw needs (:func:`item_frequencies`); ``label_smoothing`` the share of the target's probability
+    that full cross-entropy spreads over every column (``"ce"`` only); ``gbce_t`` gBCE's calibration t in [0, 1]
+    (``"gbce"`` only; 0 is plain binary cross-entropy, 1 fully calibrated; gSASRec's default 0.75).
     """
 
     loss: str = "ce"
@@ -58,6 +71,8 @@ class LossSettings:
     popularity_power: float = 1.0
     loss_chunk: int | None = None
     item_counts: torch.Tensor | None = field(default=None, repr=False)
+    label_smoothing: float = 0.0
+    gbce_t: float = 0.75
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -81,6 +96,18 @@ class LossSettings:
         if self.loss_chunk is not None and self.loss != "ce-chunked":
             raise InvalidArgumentError(f"loss_chunk sets the chunks of loss 'ce-chunked'; loss {self.loss!r} has "
                                        "none: leave it out, or choose loss 'ce-chunked'.")
+        smoothing, t = self.label_smoothing, self.gbce_t
+        if not _is_fraction(smoothing) or smoothing >= 1:
+            raise InvalidArgumentError(f"label_smoothing must be a number from 0 up to (not including) 1, not "
+                                       f"{smoothing!r}.")
+        if smoothing and self.loss != "ce":
+            raise InvalidArgumentError(f"label_smoothing smooths the full softmax of loss 'ce'; loss {self.loss!r} "
+                                       "has none: leave it at 0, or choose loss 'ce'.")
+        if not _is_fraction(t):
+            raise InvalidArgumentError(f"gbce_t must be a number from 0 to 1, not {t!r}.")
+        if t != 0.75 and self.loss != "gbce":
+            raise InvalidArgumentError(f"gbce_t calibrates loss 'gbce'; loss {self.loss!r} has no such setting: "
+                                       "leave it out, or choose loss 'gbce'.")
         if self.item_counts is not None:
             counts = self.item_counts
             if not isinstance(counts, torch.Tensor) or counts.dim() != 1 or counts.is_floating_point() and (
@@ -118,7 +145,7 @@ def loss_settings(config, train_sequences: Sequence[np.ndarray] | None = None,
                                        "training sequences (split.train) and n_items to loss_settings.")
         counts = item_frequencies(train_sequences, n_items)
     return LossSettings(config.loss, config.negatives, config.sampler, config.logq, config.popularity_power,
-                        config.loss_chunk, counts)
+                        config.loss_chunk, counts, config.label_smoothing, config.gbce_t)
 
 
 # ----------------------------------------------------------------------------- the output layer
@@ -161,11 +188,13 @@ def output_loss(model: SASRec, h: torch.Tensor, positives: torch.Tensor, loss: s
     uniformly from the other items, at each position. The paper also excludes the user's other items from the
     draw; this one does not (on ML-1M a user's films are on average about 5% of the catalogue), which keeps the
     draw independent of the batch.
+    ``"gbce"``: gSASRec's generalised BCE of the target against ``negatives`` uniform draws shared by the micro-batch
+    (:func:`generalised_bce`).
     """
     settings = as_loss_settings(loss, negatives)
     if settings.loss == "ce":
         logits = model.logits(h)                        # (M, N + 1)
-        return F.cross_entropy(logits.float(), positives, reduction="sum")
+        return F.cross_entropy(logits.float(), positives, reduction="sum", label_smoothing=settings.label_smoothing)
     weight, bias = output_weights(model)
     if settings.loss == "ce-chunked":
         return chunked_cross_entropy(h, weight, bias, positives, settings.loss_chunk)
@@ -173,6 +202,10 @@ def output_loss(model: SASRec, h: torch.Tensor, positives: torch.Tensor, loss: s
     if settings.loss == "sampled":
         drawn, log_expected = draw_negatives(settings, positives, n_items)
         return sampled_softmax(h, weight, bias, positives, drawn, log_expected)
+    if settings.loss == "gbce":
+        drawn = torch.randint(1, n_items + 1, (settings.negatives,), device=positives.device)
+        return generalised_bce(h, weight, bias, positives, drawn, gbce_beta(settings.negatives, n_items,
+                                                                            settings.gbce_t))
     offset = torch.randint(1, n_items, positives.shape, device=positives.device)  # never 0: never the target
     bce_negatives = (positives - 1 + offset) % n_items + 1  # (M,) uniform over real items other than the target
     positive_logit, negative_logit = ((h * weight[ids]).sum(-1) + (0 if bias is None else bias[ids])
@@ -240,6 +273,31 @@ def sampled_softmax(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
     logits = torch.cat([positive_logit, negative_logits.masked_fill(hit, -torch.inf)], dim=1).float()
     zeros = torch.zeros(len(logits), dtype=torch.long, device=logits.device)      # the target is column 0
     return F.cross_entropy(logits, zeros, reduction="sum")
+
+
+# ----------------------------------------------------------------------------- gBCE
+def gbce_beta(negatives: int, n_items: int, t: float = 0.75) -> float:
+    """gSASRec's power beta = alpha (t (1 - 1/alpha) + 1/alpha) for a sampling rate alpha = negatives / (N - 1).
+
+    A model trained with k negatives of N - 1 learns sigmoid scores that overstate the probability of the target;
+    raising the positive term's sigmoid to beta corrects that in proportion t (t = 0: beta 1, plain BCE; t = 1:
+    beta = alpha, fully calibrated; Petrov and Macdonald, RecSys 2023).
+    """
+    alpha = min(negatives / max(n_items - 1, 1), 1.0)
+    return alpha * (t * (1 - 1 / alpha) + 1 / alpha)
+
+
+def generalised_bce(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, positives: torch.Tensor,
+                    negatives: torch.Tensor, beta: float) -> torch.Tensor:
+    """Summed gBCE: -beta log sigmoid(target's score) - sum of log(1 - sigmoid(score)) over the shared ``negatives``
+    (S,), a negative equal to a row's target left out of that row. beta = 1 is binary cross-entropy."""
+    positive_logit = (h * weight[positives]).sum(-1)                                 # (M,)
+    negative_logits = h @ weight[negatives].T                                        # (M, S)
+    if bias is not None:
+        positive_logit, negative_logits = positive_logit + bias[positives], negative_logits + bias[negatives]
+    hit = negatives[None, :] == positives[:, None]      # (M, S): a draw of the target itself is no negative
+    negative_part = F.softplus(negative_logits.float()).masked_fill(hit, 0.0)      # -log(1 - sigmoid(s))
+    return beta * F.softplus(-positive_logit.float()).sum() + negative_part.sum()   # -log sigmoid(s) ** beta
 
 
 # ----------------------------------------------------------------------------- chunked exact cross-entropy

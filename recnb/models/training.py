@@ -78,6 +78,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     # comparisons with NaN are all False, so "not (x > 0)" also refuses nan; inf is refused by name
     "positive": (lambda v: _is_number(v) and math.isfinite(v) and v > 0, "must be a number above 0"),
     "non_negative": (lambda v: _is_number(v) and math.isfinite(v) and v >= 0, "must be a number of 0 or more"),
+    "fraction": (lambda v: _is_number(v) and bool(0 <= v <= 1), "must be a number from 0 to 1"),
+    "below_one": (lambda v: _is_number(v) and bool(0 <= v < 1), "must be a number from 0 up to (not including) 1"),
     "optional_positive": (lambda v: v is None or (_is_number(v) and math.isfinite(v) and v > 0),
                           "must be a number above 0 (leave it out for no limit)"),
     "optional_count": (lambda v: v is None or (isinstance(v, (int, np.integer)) and not isinstance(v, bool)
@@ -144,10 +146,11 @@ class TrainConfig:
     loss: str = _setting("ce", "ce: full cross-entropy over every item; ce-chunked: the same loss and gradients "
                          "over chunks of items, so a step's memory does not grow with the catalogue (for large "
                          "ones, e.g. ML-20M, ML-32M); sampled: cross-entropy over the target and --negatives items "
-                         "(see --sampler); bce: one sampled negative, as the SASRec paper", "choices",
+                         "(see --sampler); bce: one sampled negative, as the SASRec paper; gbce: gSASRec's generalised "
+                         "binary cross-entropy against --negatives uniform draws (see --gbce-t)", "choices",
                          choices=LOSSES)
-    negatives: int = _setting(1000, "the sampled loss's negatives, drawn for each micro-batch (uniform and "
-                              "popularity samplers)", "count")
+    negatives: int = _setting(1000, "the negatives of losses sampled and gbce, drawn for each micro-batch (uniform "
+                              "and popularity samplers)", "count")
     sampler: str = _setting("uniform", "how the sampled loss draws its negatives: uniform over the items; "
                             "popularity, by training frequency ** --popularity-power; in-batch, the micro-batch's "
                             "own targets", "choices", choices=SAMPLERS)
@@ -156,6 +159,10 @@ class TrainConfig:
                           "uniform draw is never corrected)", "flag")
     popularity_power: float = _setting(1.0, "the popularity sampler draws an item with probability ~ its training "
                                        "count ** this (0: uniform over the trained items)", "non_negative")
+    label_smoothing: float = _setting(0.0, "loss ce: move this share of the target's probability evenly onto every "
+                                      "item, a regulariser against an overconfident softmax", "below_one")
+    gbce_t: float = _setting(0.75, "loss gbce: calibration t from 0 (plain binary cross-entropy) to 1 (the positive "
+                             "term raised to the power of the sampling rate), gSASRec's default 0.75", "fraction")
     loss_chunk: int | None = _setting(None, "items per chunk of ce-chunked (default: as many as fit in "
                                       "256 MiB of logits)", "optional_count")
     progress: bool = _setting(True, "progress bars", "flag", flag="--progress")
@@ -163,8 +170,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_train_settings(asdict(self))
+        # the loss fields that only go together (a sampler for loss "sampled", label smoothing for "ce", ...)
         LossSettings(self.loss, self.negatives, self.sampler, self.logq, self.popularity_power,
-                     self.loss_chunk)  # the loss fields that only go together (a sampler for loss "sampled")
+                     self.loss_chunk, label_smoothing=self.label_smoothing, gbce_t=self.gbce_t)
 
 
 def check_train_settings(settings: dict[str, Any], name: Callable[[str], str] = str) -> None:

@@ -15,6 +15,8 @@ from recnb.models.losses import (
     LossSettings,
     chunked_cross_entropy,
     draw_negatives,
+    gbce_beta,
+    generalised_bce,
     item_frequencies,
     items_per_chunk,
     loss_settings,
@@ -286,6 +288,85 @@ def test_the_command_line_offers_the_loss_settings():
         parser.parse_args(["train", "--sampler", "zipf"])
     help_text = parser._subparsers._group_actions[0].choices["train"].format_help()
     assert "--sampler" in help_text and "--no-logq" in help_text and "ce-chunked" in help_text
+
+
+def test_gbce_beta_is_one_without_calibration_and_the_sampling_rate_with_full_calibration():
+    alpha = 256 / 3415                                   # 256 negatives of ML-1M's 3,416 items less the target
+    assert gbce_beta(256, 3416, 0.0) == pytest.approx(1.0)
+    assert gbce_beta(256, 3416, 1.0) == pytest.approx(alpha)
+    assert gbce_beta(256, 3416, 0.75) == pytest.approx(alpha * (0.75 * (1 - 1 / alpha) + 1 / alpha))
+    assert gbce_beta(256, 3416, 0.75) == pytest.approx(0.25 + 0.75 * alpha)   # the same, written out
+    assert gbce_beta(5000, 3416, 0.75) == pytest.approx(1.0)   # more draws than items: alpha is capped at 1
+
+
+@pytest.mark.parametrize("t", [0.0, 0.75, 1.0])
+def test_gbce_is_beta_times_the_positive_term_plus_bce_of_each_shared_negative(t):
+    h, weight, positives, _ = small_catalogue(n_items=9, positions=6)
+    positives = torch.tensor([1, 2, 3, 4, 5, 6])
+    negatives = torch.tensor([2, 7, 7, 9])              # row 2's target is drawn: it is no negative there
+    beta = gbce_beta(len(negatives), 9, t)
+    loss = generalised_bce(h, weight, None, positives, negatives, beta)
+    expected = 0.0
+    for row, target in zip(h @ weight.T, positives):
+        expected -= beta * torch.log(torch.sigmoid(row[target]))
+        for item in negatives[negatives != target]:
+            expected -= torch.log(1 - torch.sigmoid(row[item]))
+    assert torch.allclose(loss.double(), expected, rtol=1e-6)
+
+
+def test_gbce_with_t_zero_is_plain_bce_and_trains_a_tiny_model():
+    model = tiny_model(n_items=9)
+    h = torch.randn(8, model.config.d_model, generator=torch.Generator().manual_seed(1))
+    positives = torch.tensor([1, 2, 3, 4, 5, 6, 7, 8])
+    weight = model.item_embedding.weight.detach()
+    torch.manual_seed(3)
+    loss = output_loss(model, h, positives, LossSettings("gbce", negatives=5, gbce_t=0.0)).detach()
+    torch.manual_seed(3)
+    drawn = torch.randint(1, 10, (5,))                   # the same draw: uniform over the 9 items
+    logits = h @ weight.T
+    hit = drawn[None, :] == positives[:, None]
+    by_hand = F.softplus(-logits[torch.arange(8), positives]).sum() + F.softplus(logits[:, drawn])[~hit].sum()
+    assert torch.allclose(loss, by_hand, rtol=1e-5)
+    data = tiny_data()
+    split = leave_one_out(data.sequences)
+    config = TrainConfig(epochs=3, batch_size=8, lr=1e-2, loss="gbce", negatives=6, progress=False, verbose=False)
+    result = train_sasrec(data, split, quick_config(data, dropout=0.0), config)
+    assert np.isfinite(result.history["loss"]).all() and result.history["loss"].iloc[-1] < result.history["loss"][0]
+
+
+def test_label_smoothing_spreads_that_share_of_the_target_over_every_column():
+    model = tiny_model(n_items=9)
+    h = torch.randn(7, model.config.d_model, generator=torch.Generator().manual_seed(2))
+    positives = torch.tensor([1, 2, 3, 4, 5, 6, 9])
+    log_p = torch.log_softmax(h @ model.item_embedding.weight.detach().T, dim=1)   # (7, 10): padding too
+    plain = -log_p[torch.arange(7), positives].sum()
+    uniform = -log_p.mean(dim=1).sum()
+    for smoothing in (0.0, 0.1, 0.5):
+        loss = output_loss(model, h, positives, LossSettings("ce", label_smoothing=smoothing)).detach()
+        assert torch.allclose(loss, (1 - smoothing) * plain + smoothing * uniform, rtol=1e-5)
+    config = train_recipe("compact", label_smoothing=0.1)
+    assert loss_settings(config).label_smoothing == 0.1
+
+
+def test_label_smoothing_and_gbce_settings_say_what_to_change():
+    cases = [
+        (dict(loss="sampled", label_smoothing=0.1), "choose loss 'ce'"),
+        (dict(loss="ce", label_smoothing=1.0), "label_smoothing must be a number from 0 up to"),
+        (dict(loss="ce", label_smoothing=float("nan")), "label_smoothing must be a number from 0 up to"),
+        (dict(loss="gbce", gbce_t=1.5), "gbce_t must be a number from 0 to 1"),
+        (dict(loss="ce", gbce_t=0.5), "choose loss 'gbce'"),
+    ]
+    for settings, message in cases:
+        with pytest.raises(InvalidArgumentError, match=message):
+            LossSettings(**settings)
+    with pytest.raises(InvalidArgumentError, match="label_smoothing must be a number from 0 up to"):
+        TrainConfig(label_smoothing=-0.1)
+    with pytest.raises(InvalidArgumentError, match="choose loss 'ce'"):
+        TrainConfig(loss="gbce", label_smoothing=0.2)
+    parser = build_parser()
+    settings = train_settings(parser.parse_args(["train", "--loss", "gbce", "--negatives", "256", "--gbce-t", "0.5"]))
+    assert settings == {"loss": "gbce", "negatives": 256, "gbce_t": 0.5}
+    assert train_settings(parser.parse_args(["train", "--label-smoothing", "0.1"])) == {"label_smoothing": 0.1}
 
 
 def test_output_weights_are_the_tied_embedding_or_the_head():
