@@ -50,8 +50,8 @@ def read_training_log(path: str | os.PathLike, name: str | None = None) -> Train
 
 def recipe_table(logs: list[TrainingLog]) -> pd.DataFrame:
     """One row per run: its recipe (heads, feed-forward width as a multiple of d_model, dropout and attention
-    dropout, loss, schedule, every window or the newest, length-bucketed or random batches, peak lr, epochs
-    planned, seed) beside what it reached: best validation epoch and NDCG@10, test metrics, minutes. Test
+    dropout, loss, label smoothing, weight decay, schedule, every window or the newest, length-bucketed or random
+    batches, peak lr, epochs planned, seed) beside what it reached: best validation epoch and NDCG@10, test metrics, minutes. Test
     figures and minutes are missing for runs stopped before their end."""
     rows = []
     for log in logs:
@@ -63,7 +63,9 @@ def recipe_table(logs: list[TrainingLog]) -> pd.DataFrame:
             "feed-forward": log.model_config.get("ffn_multiplier"),
             "dropout": log.model_config.get("dropout"),
             "attention dropout": log.model_config.get("attention_dropout", 0.0),   # 0 before the field existed
-            "loss": f"sampled ({log.train_config.get('negatives')})" if loss == "sampled" else loss,
+            "loss": f"{loss} ({log.train_config.get('negatives')})" if loss in ("sampled", "gbce") else loss,
+            "label smoothing": log.train_config.get("label_smoothing", 0.0),   # 0 before the field existed
+            "weight decay": log.train_config.get("weight_decay", 0.0),
             "schedule": log.train_config.get("schedule"),
             "all windows": log.train_config.get("all_windows"),
             "batches": {True: "length buckets", False: "random"}.get(log.train_config.get("bucket_by_length")),

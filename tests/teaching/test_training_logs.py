@@ -48,6 +48,8 @@ def test_the_history_beside_a_checkpoint_is_the_run_the_checkpoint_records(tmp_p
     row = recipe_table([log]).loc["run"]
     assert row["dropout"] == payload["config"]["dropout"] and bool(row["all windows"])
     assert row["attention dropout"] == payload["config"]["attention_dropout"] == 0.0
+    assert row["label smoothing"] == payload["train_config"]["label_smoothing"] == 0.0
+    assert row["weight decay"] == payload["train_config"]["weight_decay"] == 0.0 and row["loss"] == "ce"
     assert row["epochs planned"] == 3 and row["epochs run"] == 3 and row["lr"] == 3e-3
     assert row["batches"] == "random" and row["seed"] == 0      # the compact recipe's random batches
     assert row["best epoch"] == payload["best_epoch"] and row["test HR@10"] == payload["metrics"]["test"]["HR@10"]
@@ -87,6 +89,13 @@ def test_a_stopped_run_has_no_end_and_a_line_cut_short_is_skipped(tmp_path):
     row = recipe_table([log]).loc["stopped by hand"]
     assert row["lr"] == 1e-3 and pd.isna(row["test HR@10"]) and row["best valid NDCG@10"] == 0.03
     assert row["attention dropout"] == 0.0     # a config without the field: the model's default
+    assert row["label smoothing"] == 0.0 and row["weight decay"] == 0.0
+    gbce = HistoryWriter(tmp_path / "gbce.history.jsonl")
+    gbce.start({"command": None, "model_config": {}, "train_config": {"loss": "gbce", "negatives": 256,
+                                                                      "weight_decay": 1e-4}})
+    gbce.epoch({"epoch": 1, "loss": 9.1, "valid_NDCG@10": 0.05, "seconds": 30.0})
+    row = recipe_table([read_training_log(tmp_path / "gbce.history.jsonl")]).iloc[0]
+    assert row["loss"] == "gbce (256)" and row["weight decay"] == 1e-4
 
 
 def test_what_is_not_a_history_is_refused_with_what_to_do(tmp_path):
