@@ -4,7 +4,7 @@ Prints figures; it is not a test. Run with nothing else busy on the machine (fre
 process, as ``python -m recnb train`` keeps it; ``--default-allocator`` measures glibc's default):
 
     RECNB_DATA_DIR=path/to/data python benchmarks/bench_epoch.py --losses ce sampled:1000 sampled:256 \\
-        [--heads 1 --ffn-multiplier 1] [--steps 40]
+        [--heads 1 --ffn-multiplier 1] [--steps 40] [--amp]
 
 For each loss, two measurements on the same length-bucketed batches:
 
@@ -51,8 +51,10 @@ def part_flop(config, lengths: np.ndarray, columns: int) -> dict[str, float]:
     return {"body": 3 * body / 1e9, "output layer": 3 * positions * 2 * D * columns / 1e9}
 
 
-def time_parts(data, split, config, loss: str, negatives: int, steps: int, batch_size: int = 128):
-    """Seconds per real position of the body, the output layer and the optimizer, on ``steps`` batches."""
+def time_parts(data, split, config, loss: str, negatives: int, steps: int, batch_size: int = 128,
+               amp: bool = False):
+    """Seconds per real position of the body, the output layer and the optimizer, on ``steps`` batches (forward
+    passes under bf16 autocast with ``amp``, as ``train --amp`` on the CPU)."""
     torch.manual_seed(0)
     model = build_model(data, config).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -65,10 +67,12 @@ def time_parts(data, split, config, loss: str, negatives: int, steps: int, batch
         x, y = trim_padding(inputs[batches[step]], targets[batches[step]], torch.device("cpu"))
         real = y != 0
         start = time.perf_counter()
-        hidden = model(x)                                            # body forward
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            hidden = model(x)                                        # body forward
         h = hidden[real].detach().requires_grad_()
         middle = time.perf_counter()
-        value = output_loss(model, h, y[real], loss, negatives)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            value = output_loss(model, h, y[real], loss, negatives)
         value.backward()                                             # output layer + softmax, both ways
         after_output = time.perf_counter()
         hidden[real].backward(h.grad)                                # body backward
@@ -94,6 +98,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--default-allocator", action="store_true",
                         help="leave glibc's allocator as it is, to measure what keeping freed memory saves")
+    parser.add_argument("--amp", action="store_true", help="bf16 autocast, as `python -m recnb train --amp` on a CPU")
     args = parser.parse_args()
     print(choose_allocator(args.default_allocator))
     data = load_dataset("ml-1m", progress=False)
@@ -102,14 +107,17 @@ def main() -> None:
     config = config_from_preset(args.preset, data.n_items, len(data.genre_names), len(data.year_bucket_labels),
                                 **overrides)
     rate = matmul_gflops()
-    print(f"preset {args.preset} {overrides or ''}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"matrix products at {rate:.0f} GFLOP/s")
+    precision = "; bf16 autocast" if args.amp else ""
+    print(f"preset {args.preset} {overrides or ''}{precision}; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads; matrix products at {rate:.0f} GFLOP/s")
     for spec in args.losses:
         loss, _, draws = spec.partition(":")
         negatives = int(draws or 1000)
-        per_position, epoch_positions, lengths = time_parts(data, split, config, loss, negatives, args.steps)
+        per_position, epoch_positions, lengths = time_parts(data, split, config, loss, negatives, args.steps,
+                                                            amp=args.amp)
         flop = part_flop(config, lengths, data.n_items + 1 if loss == "ce" else negatives + 1)
-        recipe = train_recipe("compact", epochs=1, loss=loss, negatives=negatives, progress=False, verbose=False)
+        recipe = train_recipe("compact", epochs=1, loss=loss, negatives=negatives, amp=args.amp, progress=False,
+                              verbose=False)
         row = train_sasrec(data, split, config, recipe).history.iloc[0]
         print(f"\n{spec}: a real epoch trains in {row['train_seconds']:.1f} s ({epoch_positions:,} positions), "
               f"then validates in {row['seconds'] - row['train_seconds']:.1f} s")
