@@ -51,8 +51,8 @@ def read_training_log(path: str | os.PathLike, name: str | None = None) -> Train
 def recipe_table(logs: list[TrainingLog]) -> pd.DataFrame:
     """One row per run: its recipe (heads, feed-forward width as a multiple of d_model, dropout and attention
     dropout, loss, label smoothing, weight decay, schedule, every window or the newest, length-bucketed or random
-    batches, peak lr, epochs planned, seed) beside what it reached: best validation epoch and NDCG@10, test metrics, minutes. Test
-    figures and minutes are missing for runs stopped before their end."""
+    batches, peak lr, epochs planned, seed) beside what it reached: best validation epoch and NDCG@10, test
+    metrics, minutes. Test figures and minutes are missing for runs stopped before their end."""
     rows = []
     for log in logs:
         best, test = log.best, log.test or {}
