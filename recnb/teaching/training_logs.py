@@ -4,7 +4,8 @@
 (``run.history.jsonl``, :mod:`recnb.models.history`): the command, the model and training configs, one line
 per epoch as it ends, and, when the run finished, its best epoch and test metrics. A run stopped by hand
 simply has no end line. :func:`read_training_log` turns one into a :class:`TrainingLog`;
-:func:`recipe_table` lines several up by recipe.
+:func:`recipe_table` lines several up by recipe;
+:func:`against_seeds` reads each against the spread of runs that differ only in their seed.
 """
 
 from __future__ import annotations
@@ -91,6 +92,55 @@ def seed_band(logs: list[TrainingLog], metric: str = "valid_NDCG@10") -> pd.Data
     by_epoch = pd.concat([log.history.set_index("epoch")[metric] for log in logs], axis=1).dropna()
     return pd.DataFrame({"low": by_epoch.min(axis=1), "mean": by_epoch.mean(axis=1), "high": by_epoch.max(axis=1),
                          "runs": len(logs)}).rename_axis("epoch")
+
+
+def against_seeds(logs: list[TrainingLog], seed_logs: list[TrainingLog],
+                  metric: str = "valid_NDCG@10") -> pd.DataFrame:
+    """Each run of ``logs`` read against the runs of ``seed_logs``, which differ only in their seed: one row per
+    run, with the epoch read, its ``metric``, the seeds' range there and the verdict ("above", "inside" or
+    "below"), then the run's test HR@10 and NDCG@10 (missing if stopped).
+
+    A finished run is read at its best epoch against the seeds' best epochs (the epochs their checkpoints keep);
+    a run stopped by hand, at its last epoch against the seeds at that same epoch, since its best lies ahead.
+    Its verdict is missing where no seed ran that long. ``still rising`` marks a finished run whose best epoch
+    was its last: more epochs might have helped it.
+    """
+    band, seeds_best = seed_band(seed_logs, metric), [float(log.history[metric].max()) for log in seed_logs]
+    rows = []
+    for log in logs:
+        finished = log.test is not None
+        at = log.history[metric].idxmax() if finished else log.history.index[-1]
+        epoch, value = int(log.history.loc[at, "epoch"]), float(log.history.loc[at, metric])
+        if finished:
+            low, high = min(seeds_best), max(seeds_best)
+        elif epoch in band.index:
+            low, high = float(band.loc[epoch, "low"]), float(band.loc[epoch, "high"])
+        else:
+            low = high = float("nan")
+        verdict = None if low != low else "above" if value > high else "below" if value < low else "inside"
+        test = log.test or {}
+        rows.append({"run": log.name, "read at": "best epoch" if finished else "stopped", "epoch": epoch,
+                     metric: value, "seeds low": low, "seeds high": high, "verdict": verdict,
+                     "still rising": finished and epoch == int(log.history["epoch"].iloc[-1]),
+                     "test HR@10": test.get("HR@10"), "test NDCG@10": test.get("NDCG@10")})
+    return pd.DataFrame(rows).set_index("run")
+
+
+def verdict_lines(table: pd.DataFrame, metric: str = "valid_NDCG@10") -> str:
+    """:func:`against_seeds`'s table as a Markdown list, one sentence a run, for a notebook to display."""
+    lines = []
+    for name, row in table.iterrows():
+        value = f"{row[metric]:.4f}"
+        if row["read at"] == "stopped":
+            where = ("no seed ran so long" if pd.isna(row["verdict"]) else
+                     f"{row['verdict']} the seeds' {row['seeds low']:.4f} to {row['seeds high']:.4f} at that epoch")
+            lines.append(f"- `{name}`, stopped after epoch {row['epoch']}: {value}, {where}.")
+        else:
+            lines.append(f"- `{name}`: best {value} at epoch {row['epoch']}, {row['verdict']} the seeds' best "
+                         f"({row['seeds low']:.4f} to {row['seeds high']:.4f}); test HR@10 {row['test HR@10']:.4f} / "
+                         f"NDCG@10 {row['test NDCG@10']:.4f}" + (", still rising at its last epoch." if
+                                                                 row["still rising"] else "."))
+    return "\n".join(lines)
 
 
 def time_to_reach(log: TrainingLog, threshold: float, metric: str = "valid_HR@10") -> float | None:

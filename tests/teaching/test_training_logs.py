@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,11 +16,13 @@ from recnb.models.sasrec import config_from_preset
 from recnb.models.training import train_recipe, train_sasrec
 from recnb.teaching.training_logs import (
     TrainingLog,
+    against_seeds,
     quality_over_time,
     read_training_log,
     recipe_table,
     seed_band,
     time_to_reach,
+    verdict_lines,
 )
 
 
@@ -141,3 +144,47 @@ def test_seed_band_spans_the_seeds_at_the_epochs_all_of_them_reached():
     assert band["mean"].round(6).tolist() == [0.11, 0.15] and (band["runs"] == 3).all()
     with pytest.raises(InvalidArgumentError, match="at least one run"):
         seed_band([])
+
+
+def test_runs_are_read_against_the_seeds_at_their_best_or_where_they_were_stopped():
+    def log(name, values, test=None):
+        history = pd.DataFrame({"epoch": range(1, len(values) + 1), "valid_NDCG@10": values})
+        return TrainingLog(name, None, {}, {}, history, test, None, None)
+
+    seeds = [log("seed 0", [0.10, 0.15, 0.17], {}), log("seed 1", [0.12, 0.14, 0.16], {})]   # best 0.17 and 0.16
+    test = {"HR@10": 0.3, "NDCG@10": 0.18}
+    runs = [log("longer", [0.10, 0.16, 0.17, 0.18], test),     # best at its last epoch, above both seeds' best
+            log("same", [0.11, 0.165, 0.12], test),             # best 0.165 inside 0.16..0.17
+            log("worse", [0.05, 0.15, 0.14], test),
+            log("stopped", [0.05, 0.13]),                       # read at epoch 2 against 0.14..0.15: below
+            log("stopped early", [0.125]),                      # epoch 1, against 0.10..0.12: above
+            log("stopped late", [0.1, 0.1, 0.1, 0.1])]          # no seed reached epoch 4
+    table = against_seeds(runs, seeds)
+    assert table["verdict"].tolist()[:5] == ["above", "inside", "below", "below", "above"]
+    assert pd.isna(table.loc["stopped late", "verdict"])
+    assert table["epoch"].tolist() == [4, 2, 2, 2, 1, 4]
+    assert table["read at"].tolist() == ["best epoch"] * 3 + ["stopped"] * 3
+    assert (table.loc[["longer", "same"], ["seeds low", "seeds high"]].to_numpy() == [[0.16, 0.17]] * 2).all()
+    assert table.loc["stopped", ["seeds low", "seeds high"]].tolist() == [0.14, 0.15]
+    assert table["still rising"].tolist() == [True, False, False, False, False, False]
+    assert table.loc["longer", "test NDCG@10"] == 0.18 and pd.isna(table.loc["stopped", "test HR@10"])
+
+    lines = verdict_lines(table).splitlines()
+    assert lines[0] == ("- `longer`: best 0.1800 at epoch 4, above the seeds' best (0.1600 to 0.1700); "
+                        "test HR@10 0.3000 / NDCG@10 0.1800, still rising at its last epoch.")
+    assert lines[3] == "- `stopped`, stopped after epoch 2: 0.1300, below the seeds' 0.1400 to 0.1500 at that epoch."
+    assert lines[5] == "- `stopped late`, stopped after epoch 4: 0.1000, no seed ran so long."
+
+
+def test_the_committed_logs_read_against_their_seeds_as_the_readme_says():
+    logs = Path(__file__).parents[2] / "checkpoints" / "logs"
+    forty = [read_training_log(logs / "5_random_batches_40ep.history.jsonl"),
+             *map(read_training_log, sorted((logs / "seeds").glob("random_batches_seed*.history.jsonl")))]
+    fifty = [read_training_log(logs / "changes" / "4_compact_50ep.history.jsonl"),
+             *map(read_training_log, sorted((logs / "seeds").glob("compact_50ep_seed*.history.jsonl")))]
+    assert len(forty) == len(fifty) == 3
+    table = against_seeds(fifty, forty)                          # each 50-epoch seed against the 40-epoch band
+    assert table["verdict"].tolist() == ["above", "above", "inside"]
+    assert table["seeds high"].iloc[0] == max(float(log.history["valid_NDCG@10"].max()) for log in forty)
+    regular = against_seeds([read_training_log(p) for p in sorted((logs / "changes_50ep").glob("*.jsonl"))], fifty)
+    assert "above" not in regular["verdict"].tolist()            # no regulariser left the 50-epoch band upward
