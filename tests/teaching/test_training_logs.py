@@ -2,13 +2,13 @@
 
 import json
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
 from recnb.cli import main
+from recnb.config import repository_root
 from recnb.data.split import leave_one_out
 from recnb.errors import DataFormatError, InvalidArgumentError, MissingDataError
 from recnb.models.history import HistoryWriter, history_path, read_history
@@ -177,7 +177,10 @@ def test_runs_are_read_against_the_seeds_at_their_best_or_where_they_were_stoppe
 
 
 def test_the_committed_logs_read_against_their_seeds_as_the_readme_says():
-    logs = Path(__file__).parents[2] / "checkpoints" / "logs"
+    root = repository_root()
+    if root is None:
+        pytest.skip("the committed logs live in a source checkout")
+    logs = root / "checkpoints" / "logs"
     forty = [read_training_log(logs / "5_random_batches_40ep.history.jsonl"),
              *map(read_training_log, sorted((logs / "seeds").glob("random_batches_seed*.history.jsonl")))]
     fifty = [read_training_log(logs / "changes" / "4_compact_50ep.history.jsonl"),
