@@ -15,6 +15,10 @@ ways keep the memory of a step from growing with the catalogue:
   draws shared by the micro-batch, its positive term raised to the power beta that undoes the overconfidence
   negative sampling teaches (:func:`gbce_beta`, :func:`generalised_bce`).
 
+``negatives_per="history"`` (``"sampled"`` and ``"gbce"``) draws ``negatives`` items for each history instead,
+shared by that history's positions (:func:`history_negatives_loss`): the product costs the same, but a step
+pushes down ``histories x negatives`` draws (most of ML-1M's catalogue) instead of ``negatives`` items.
+
 ``label_smoothing`` (``"ce"`` only) moves that share of the target's probability to every item evenly, a
 regulariser against an overconfident softmax.
 
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -37,6 +41,8 @@ from recnb.models.sasrec import SASRec
 
 LOSSES = ("ce", "ce-chunked", "sampled", "bce", "gbce")
 SAMPLERS = ("uniform", "popularity", "in-batch")
+#: Who shares a draw of negatives: every position of the micro-batch, or the positions of one history.
+NEGATIVES_PER = ("batch", "history")
 #: The memory one chunk of ``ce-chunked`` may take (its logits and their softmax, fp32), when no chunk is given.
 CHUNK_MEMORY_MIB = 256
 
@@ -61,7 +67,9 @@ class LossSettings:
     (None: from :data:`CHUNK_MEMORY_MIB`); ``item_counts`` each item id's training frequency, (N + 1,), which the
     popularity draw needs (:func:`item_frequencies`); ``label_smoothing`` the share of the target's probability
     that full cross-entropy spreads over every column (``"ce"`` only); ``gbce_t`` gBCE's calibration t in [0, 1]
-    (``"gbce"`` only; 0 is plain binary cross-entropy, 1 fully calibrated; gSASRec's default 0.75).
+    (``"gbce"`` only; 0 is plain binary cross-entropy, 1 fully calibrated; gSASRec's default 0.75);
+    ``negatives_per`` one of :data:`NEGATIVES_PER`: ``"batch"`` draws once for the micro-batch, ``"history"`` once
+    for each history (``"sampled"`` with the uniform or popularity sampler, and ``"gbce"``).
     """
 
     loss: str = "ce"
@@ -73,6 +81,7 @@ class LossSettings:
     item_counts: torch.Tensor | None = field(default=None, repr=False)
     label_smoothing: float = 0.0
     gbce_t: float = 0.75
+    negatives_per: str = "batch"
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -108,6 +117,13 @@ class LossSettings:
         if t != 0.75 and self.loss != "gbce":
             raise InvalidArgumentError(f"gbce_t calibrates loss 'gbce'; loss {self.loss!r} has no such setting: "
                                        "leave it out, or choose loss 'gbce'.")
+        if self.negatives_per not in NEGATIVES_PER:
+            raise InvalidArgumentError(f"negatives_per must be one of {NEGATIVES_PER}, not {self.negatives_per!r}.")
+        if self.negatives_per == "history" and (self.loss not in ("sampled", "gbce") or self.sampler == "in-batch"):
+            raise InvalidArgumentError(
+                f"negatives_per 'history' draws negatives for each history, for loss 'sampled' (uniform or "
+                f"popularity sampler) or 'gbce'; loss {self.loss!r} with sampler {self.sampler!r} draws none of its "
+                "own: leave negatives_per at 'batch', or choose one of those.")
         if self.item_counts is not None:
             counts = self.item_counts
             if not isinstance(counts, torch.Tensor) or counts.dim() != 1 or counts.is_floating_point() and (
@@ -145,7 +161,7 @@ def loss_settings(config, train_sequences: Sequence[np.ndarray] | None = None,
                                        "training sequences (split.train) and n_items to loss_settings.")
         counts = item_frequencies(train_sequences, n_items)
     return LossSettings(config.loss, config.negatives, config.sampler, config.logq, config.popularity_power,
-                        config.loss_chunk, counts, config.label_smoothing, config.gbce_t)
+                        config.loss_chunk, counts, config.label_smoothing, config.gbce_t, config.negatives_per)
 
 
 # ----------------------------------------------------------------------------- the output layer
@@ -162,11 +178,13 @@ def sequence_loss(model: SASRec, inputs: torch.Tensor, targets: torch.Tensor,
 
     Logits are computed only where the target is a real item: with left padding that is about half the
     positions of ML-1M. ``loss`` names the loss (with its ``negatives``) or is a :class:`LossSettings`; see
-    :func:`output_loss` for what each computes.
+    :func:`output_loss` for what each computes, and :func:`history_negatives_loss` for negatives drawn per history.
     """
     settings = as_loss_settings(loss, negatives)
     hidden = model(inputs)                              # (B, L, D)
     real = targets != 0                                 # (B, L)
+    if settings.negatives_per == "history":
+        return history_negatives_loss(model, hidden, targets, settings), int(real.sum())
     return output_loss(model, hidden[real], targets[real], settings), int(real.sum())
 
 
@@ -270,7 +288,13 @@ def sampled_softmax(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
     if log_expected is not None:
         negative_logits = negative_logits.float() - log_expected
     hit = negatives[None, :] == positives[:, None]      # (M, S): a draw of the target itself is no negative
-    logits = torch.cat([positive_logit, negative_logits.masked_fill(hit, -torch.inf)], dim=1).float()
+    return softmax_against_draws(positive_logit.squeeze(1), negative_logits, hit)
+
+
+def softmax_against_draws(positive_logit: torch.Tensor, negative_logits: torch.Tensor,
+                          hit: torch.Tensor) -> torch.Tensor:
+    """Summed cross-entropy of each row's target (M,) against its negatives (M, S), those where ``hit`` left out."""
+    logits = torch.cat([positive_logit[:, None], negative_logits.masked_fill(hit, -torch.inf)], dim=1).float()
     zeros = torch.zeros(len(logits), dtype=torch.long, device=logits.device)      # the target is column 0
     return F.cross_entropy(logits, zeros, reduction="sum")
 
@@ -296,8 +320,66 @@ def generalised_bce(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
     if bias is not None:
         positive_logit, negative_logits = positive_logit + bias[positives], negative_logits + bias[negatives]
     hit = negatives[None, :] == positives[:, None]      # (M, S): a draw of the target itself is no negative
+    return gbce_against_draws(positive_logit, negative_logits, hit, beta)
+
+
+def gbce_against_draws(positive_logit: torch.Tensor, negative_logits: torch.Tensor, hit: torch.Tensor,
+                       beta: float) -> torch.Tensor:
+    """Summed gBCE of each row's target (M,) against its negatives (M, S), those where ``hit`` left out."""
     negative_part = F.softplus(negative_logits.float()).masked_fill(hit, 0.0)      # -log(1 - sigmoid(s))
     return beta * F.softplus(-positive_logit.float()).sum() + negative_part.sum()   # -log sigmoid(s) ** beta
+
+
+# ----------------------------------------------------------------------------- negatives drawn per history
+def draw_history_negatives(settings: LossSettings, histories: int, n_items: int,
+                           device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(histories, negatives) item ids, a row of draws for each history, and what to subtract from their logits
+    (None: nothing): as :func:`draw_negatives` does for one shared draw, uniform or by popularity."""
+    shape = (histories, settings.negatives)
+    if settings.sampler == "uniform":
+        return torch.randint(1, n_items + 1, shape, device=device), None
+    drawn, log_expected = draw_negatives(replace(settings, negatives=histories * settings.negatives),
+                                         torch.zeros(0, dtype=torch.long, device=device), n_items)
+    # each history's expected draws of item j are negatives x q(j), not the whole draw's
+    log_expected = None if log_expected is None else log_expected - math.log(histories)
+    return drawn.view(shape), None if log_expected is None else log_expected.view(shape)
+
+
+def history_negative_logits(hidden: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor,
+                            bias: torch.Tensor | None, drawn: torch.Tensor,
+                            log_expected: torch.Tensor | None = None):
+    """Each real position's target logit (M,), the logits of its own history's draws (M, S) less ``log_expected``
+    (B, S) where given, and where a draw is that position's target (M, S).
+
+    ``hidden`` (B, L, D), ``targets`` (B, L) with 0 for padding, ``drawn`` (B, S). The negatives' product is one
+    batched (L x D) by (D x S) product a history, padding positions included (dropped afterwards).
+    """
+    real = targets != 0
+    negative = torch.bmm(hidden, weight[drawn].transpose(1, 2))      # (B, L, S)
+    if bias is not None:
+        negative = negative + bias[drawn][:, None, :]
+    if log_expected is not None:
+        negative = negative.float() - log_expected[:, None, :]
+    hit = drawn[:, None, :] == targets[:, :, None]                   # (B, L, S): the target itself is no negative
+    h, positives = hidden[real], targets[real]
+    positive = (h * weight[positives]).sum(-1)
+    if bias is not None:
+        positive = positive + bias[positives]
+    return positive, negative[real], hit[real]
+
+
+def history_negatives_loss(model: SASRec, hidden: torch.Tensor, targets: torch.Tensor,
+                           settings: LossSettings) -> torch.Tensor:
+    """The summed ``"sampled"`` or ``"gbce"`` loss with ``negatives`` drawn for each history of the micro-batch
+    and shared by its positions (``negatives_per="history"``), as Klenitskiy and Vasilev's sampled softmax draws
+    them; ``hidden`` (B, L, D), ``targets`` (B, L) with 0 for padding."""
+    n_items = model.config.n_items
+    weight, bias = output_weights(model)
+    drawn, log_expected = draw_history_negatives(settings, len(hidden), n_items, hidden.device)
+    positive, negative, hit = history_negative_logits(hidden, targets, weight, bias, drawn, log_expected)
+    if settings.loss == "gbce":
+        return gbce_against_draws(positive, negative, hit, gbce_beta(settings.negatives, n_items, settings.gbce_t))
+    return softmax_against_draws(positive, negative, hit)
 
 
 # ----------------------------------------------------------------------------- chunked exact cross-entropy

@@ -57,6 +57,7 @@ from recnb.models.distributed import (
 from recnb.models.history import HistoryWriter, history_path
 from recnb.models.losses import (  # noqa: F401 (output_loss, output_weights: importable from here, as before)
     LOSSES,
+    NEGATIVES_PER,
     SAMPLERS,
     LossSettings,
     loss_settings,
@@ -150,7 +151,11 @@ class TrainConfig:
                          "binary cross-entropy against --negatives uniform draws (see --gbce-t)", "choices",
                          choices=LOSSES)
     negatives: int = _setting(1000, "the negatives of losses sampled and gbce, drawn for each micro-batch (uniform "
-                              "and popularity samplers)", "count")
+                              "and popularity samplers), or for each history (see --negatives-per)", "count")
+    negatives_per: str = _setting("batch", "losses sampled and gbce: one draw of --negatives shared by every position "
+                                  "of the micro-batch (batch), or one for each history, shared by its positions "
+                                  "(history): the same product, but a step pushes down histories x negatives draws",
+                                  "choices", choices=NEGATIVES_PER)
     sampler: str = _setting("uniform", "how the sampled loss draws its negatives: uniform over the items; "
                             "popularity, by training frequency ** --popularity-power; in-batch, the micro-batch's "
                             "own targets", "choices", choices=SAMPLERS)
@@ -172,7 +177,8 @@ class TrainConfig:
         check_train_settings(asdict(self))
         # the loss fields that only go together (a sampler for loss "sampled", label smoothing for "ce", ...)
         LossSettings(self.loss, self.negatives, self.sampler, self.logq, self.popularity_power,
-                     self.loss_chunk, label_smoothing=self.label_smoothing, gbce_t=self.gbce_t)
+                     self.loss_chunk, label_smoothing=self.label_smoothing, gbce_t=self.gbce_t,
+                     negatives_per=self.negatives_per)
 
 
 def check_train_settings(settings: dict[str, Any], name: Callable[[str], str] = str) -> None:

@@ -64,7 +64,9 @@ def recipe_table(logs: list[TrainingLog]) -> pd.DataFrame:
             "feed-forward": log.model_config.get("ffn_multiplier"),
             "dropout": log.model_config.get("dropout"),
             "attention dropout": log.model_config.get("attention_dropout", 0.0),   # 0 before the field existed
-            "loss": f"{loss} ({log.train_config.get('negatives')})" if loss in ("sampled", "gbce") else loss,
+            "loss": (f"{loss} ({log.train_config.get('negatives')}"
+                     f"{' per history' if log.train_config.get('negatives_per') == 'history' else ''})"
+                     if loss in ("sampled", "gbce") else loss),
             "label smoothing": log.train_config.get("label_smoothing", 0.0),   # 0 before the field existed
             "weight decay": log.train_config.get("weight_decay", 0.0),
             "schedule": log.train_config.get("schedule"),

@@ -14,9 +14,11 @@ from recnb.models.checkpoints import load_checkpoint
 from recnb.models.losses import (
     LossSettings,
     chunked_cross_entropy,
+    draw_history_negatives,
     draw_negatives,
     gbce_beta,
     generalised_bce,
+    history_negatives_loss,
     item_frequencies,
     items_per_chunk,
     loss_settings,
@@ -375,3 +377,99 @@ def test_output_weights_are_the_tied_embedding_or_the_head():
     head = tiny_model(tied_head=False)
     assert output_weights(head)[0] is head.head.weight and output_weights(head)[1] is head.head.bias
     assert Path(CHECKPOINT).is_file()
+
+
+# ----------------------------------------------------------------------------- negatives drawn per history
+def padded_batch(model, seed=0):
+    """Hidden states (3, 5, D) and targets with left padding: histories of 5, 3 and 1 real positions."""
+    generator = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(3, 5, model.config.d_model, generator=generator, requires_grad=True)
+    targets = torch.tensor([[1, 2, 3, 4, 5], [0, 0, 6, 2, 2], [0, 0, 0, 0, 7]])
+    return hidden, targets
+
+
+@pytest.mark.parametrize("loss", ["sampled", "gbce"])
+def test_negatives_per_history_are_each_historys_own_draws(loss):
+    """Recomputed position by position: each real position against its own history's draws, a hit left out."""
+    model = tiny_model(n_items=9)
+    hidden, targets = padded_batch(model)
+    settings = LossSettings(loss, negatives=4, negatives_per="history")
+    torch.manual_seed(5)
+    value = history_negatives_loss(model, hidden, targets, settings)
+    torch.manual_seed(5)
+    drawn = torch.randint(1, 10, (3, 4))                 # the same draws: a row of 4 for each history
+    assert (drawn[:, :, None] == targets[:, None, :]).any()    # some draw is a position's own target
+    weight, beta = model.item_embedding.weight.detach(), gbce_beta(4, 9, 0.75)
+    expected = 0.0
+    for b in range(3):
+        for t in range(5):
+            target = int(targets[b, t])
+            if target == 0:
+                continue
+            scores = hidden[b, t].detach() @ weight.T
+            others = scores[drawn[b][drawn[b] != target]]
+            if loss == "sampled":
+                expected -= torch.log_softmax(torch.cat([scores[target].view(1), others]), 0)[0]
+            else:
+                expected += beta * F.softplus(-scores[target]) + F.softplus(others).sum()
+    assert torch.allclose(value.detach(), expected, rtol=1e-5)
+    value.backward()                                     # padding positions get no gradient
+    assert torch.count_nonzero(hidden.grad[targets == 0]) == 0 and torch.count_nonzero(hidden.grad[targets != 0])
+
+
+def test_one_history_draws_as_the_micro_batch_does():
+    """With a single history, a draw per history is the micro-batch's draw: the two settings give one loss."""
+    model = tiny_model(n_items=9)
+    hidden, targets = padded_batch(model)
+    losses = []
+    for per in ("batch", "history"):
+        torch.manual_seed(2)
+        h = hidden.detach()[:1]
+        losses.append(history_negatives_loss(model, h, targets[:1], LossSettings("sampled", 6, negatives_per=per))
+                      if per == "history" else output_loss(model, h[0], targets[0], LossSettings("sampled", 6)))
+    assert torch.allclose(losses[0], losses[1])
+
+
+def test_sequence_loss_draws_per_history_only_when_asked():
+    model = tiny_model(n_items=9)
+    inputs = torch.tensor([[0, 1, 2, 3], [0, 0, 4, 5]])
+    targets = torch.tensor([[1, 2, 3, 4], [0, 0, 5, 6]])
+    per_history = LossSettings("sampled", 5, negatives_per="history")
+    torch.manual_seed(0)
+    value, positions = sequence_loss(model, inputs, targets, per_history)
+    torch.manual_seed(0)
+    direct = history_negatives_loss(model, model(inputs), targets, per_history)
+    assert positions == 6 and torch.allclose(value, direct)
+
+
+def test_popularity_draws_per_history_are_corrected_by_each_historys_expected_draws():
+    _, _, _, counts = small_catalogue(n_items=40)
+    settings = LossSettings("sampled", 300, "popularity", item_counts=counts, negatives_per="history")
+    torch.manual_seed(0)
+    drawn, log_expected = draw_history_negatives(settings, 4, 40, torch.device("cpu"))
+    q = popularity_distribution(counts)
+    assert drawn.shape == log_expected.shape == (4, 300) and int(drawn.min()) >= 1
+    assert torch.allclose(log_expected.double(), (300 * q[drawn]).log(), rtol=1e-5)   # S q(j), S a history's draws
+    share = torch.bincount(drawn.flatten(), minlength=41)[1:].double() / drawn.numel()
+    assert float((share - q[1:]).abs().max()) < 0.02     # 1,200 draws follow the training counts
+    assert draw_history_negatives(LossSettings("sampled", 7, negatives_per="history"), 3, 40,
+                                  torch.device("cpu"))[1] is None   # a uniform draw is never corrected
+
+
+def test_negatives_per_history_settings_say_what_to_change_and_train_a_tiny_model():
+    with pytest.raises(InvalidArgumentError, match="negatives_per must be one of"):
+        LossSettings("sampled", negatives_per="position")
+    for settings in (dict(loss="ce"), dict(loss="bce"), dict(loss="sampled", sampler="in-batch")):
+        with pytest.raises(InvalidArgumentError, match="leave negatives_per at 'batch'"):
+            LossSettings(**settings, negatives_per="history")
+    with pytest.raises(InvalidArgumentError, match="--negatives-per must be one of|negatives_per must be one of"):
+        TrainConfig(loss="sampled", negatives_per="user")
+    args = build_parser().parse_args(["train", "--loss", "gbce", "--negatives", "8", "--negatives-per", "history"])
+    config = train_recipe("compact", **train_settings(args))
+    assert loss_settings(config).negatives_per == "history"
+    data = tiny_data()
+    split = leave_one_out(data.sequences)
+    config = TrainConfig(epochs=3, batch_size=8, lr=1e-2, loss="sampled", negatives=6, negatives_per="history",
+                         progress=False, verbose=False)
+    result = train_sasrec(data, split, quick_config(data, dropout=0.0), config)
+    assert np.isfinite(result.history["loss"]).all() and result.history["loss"].iloc[-1] < result.history["loss"][0]
