@@ -4,7 +4,10 @@ Prints figures; it is not a test. Run with nothing else busy on the machine (fre
 process, as ``python -m recnb train`` keeps it; ``--default-allocator`` measures glibc's default):
 
     RECNB_DATA_DIR=path/to/data python benchmarks/bench_epoch.py --losses ce sampled:1000 sampled:256 \\
-        [--heads 1 --ffn-multiplier 1] [--steps 40] [--amp]
+        [sampled:256:history] [--heads 1 --ffn-multiplier 1] [--steps 40] [--amp]
+
+``sampled:N:history`` draws the N negatives for each history (``--negatives-per history``): its product runs
+over every position of the padded batch, padding included.
 
 For each loss, two measurements on the same length-bucketed batches:
 
@@ -25,6 +28,7 @@ import numpy as np
 import torch
 
 from recnb import leave_one_out, load_dataset
+from recnb.models.losses import LossSettings, history_negatives_loss
 from recnb.models.sasrec import config_from_preset
 from recnb.models.training import (
     build_model,
@@ -52,7 +56,7 @@ def part_flop(config, lengths: np.ndarray, columns: int) -> dict[str, float]:
 
 
 def time_parts(data, split, config, loss: str, negatives: int, steps: int, batch_size: int = 128,
-               amp: bool = False):
+               amp: bool = False, per_history: bool = False):
     """Seconds per real position of the body, the output layer and the optimizer, on ``steps`` batches (forward
     passes under bf16 autocast with ``amp``, as ``train --amp`` on the CPU)."""
     torch.manual_seed(0)
@@ -69,13 +73,14 @@ def time_parts(data, split, config, loss: str, negatives: int, steps: int, batch
         start = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
             hidden = model(x)                                        # body forward
-        h = hidden[real].detach().requires_grad_()
+        h = (hidden if per_history else hidden[real]).detach().requires_grad_()
         middle = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-            value = output_loss(model, h, y[real], loss, negatives)
+            value = (history_negatives_loss(model, h, y, LossSettings(loss, negatives, negatives_per="history"))
+                     if per_history else output_loss(model, h, y[real], loss, negatives))
         value.backward()                                             # output layer + softmax, both ways
         after_output = time.perf_counter()
-        hidden[real].backward(h.grad)                                # body backward
+        (hidden if per_history else hidden[real]).backward(h.grad)   # body backward
         after_body = time.perf_counter()
         optimizer_step(model, optimizer, scaler, 1.0)
         end = time.perf_counter()
@@ -91,7 +96,8 @@ def time_parts(data, split, config, loss: str, negatives: int, steps: int, batch
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--losses", nargs="+", default=["ce", "sampled:1000", "sampled:256"],
-                        help="ce, or sampled:N for the sampled softmax with N draws")
+                        help="ce, sampled:N for the sampled softmax with N draws, sampled:N:history for N draws "
+                             "a history")
     parser.add_argument("--preset", default="compact")
     parser.add_argument("--heads", type=int, default=None)
     parser.add_argument("--ffn-multiplier", type=int, default=None)
@@ -111,13 +117,13 @@ def main() -> None:
     print(f"preset {args.preset} {overrides or ''}{precision}; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; matrix products at {rate:.0f} GFLOP/s")
     for spec in args.losses:
-        loss, _, draws = spec.partition(":")
-        negatives = int(draws or 1000)
+        loss, draws, per = (spec.split(":") + ["", ""])[:3]
+        negatives, negatives_per = int(draws or 1000), per or "batch"
         per_position, epoch_positions, lengths = time_parts(data, split, config, loss, negatives, args.steps,
-                                                            amp=args.amp)
+                                                            amp=args.amp, per_history=negatives_per == "history")
         flop = part_flop(config, lengths, data.n_items + 1 if loss == "ce" else negatives + 1)
         recipe = train_recipe("compact", epochs=1, loss=loss, negatives=negatives, amp=args.amp, progress=False,
-                              verbose=False)
+                              verbose=False, negatives_per=negatives_per)
         row = train_sasrec(data, split, config, recipe).history.iloc[0]
         print(f"\n{spec}: a real epoch trains in {row['train_seconds']:.1f} s ({epoch_positions:,} positions), "
               f"then validates in {row['seconds'] - row['train_seconds']:.1f} s")
