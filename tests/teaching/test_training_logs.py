@@ -99,6 +99,12 @@ def test_a_stopped_run_has_no_end_and_a_line_cut_short_is_skipped(tmp_path):
     gbce.epoch({"epoch": 1, "loss": 9.1, "valid_NDCG@10": 0.05, "seconds": 30.0})
     row = recipe_table([read_training_log(tmp_path / "gbce.history.jsonl")]).iloc[0]
     assert row["loss"] == "gbce (256)" and row["weight decay"] == 1e-4
+    own = HistoryWriter(tmp_path / "own.history.jsonl")
+    own.start({"command": None, "model_config": {}, "train_config": {"loss": "sampled", "negatives": 1000,
+                                                                     "negatives_per": "history"}})
+    own.epoch({"epoch": 1, "loss": 6.0, "valid_NDCG@10": 0.05, "seconds": 30.0})
+    own_row = recipe_table([read_training_log(tmp_path / "own.history.jsonl")]).iloc[0]
+    assert own_row["loss"] == "sampled (1000 per history)"
 
 
 def test_what_is_not_a_history_is_refused_with_what_to_do(tmp_path):
