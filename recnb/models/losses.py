@@ -346,8 +346,8 @@ def draw_history_negatives(settings: LossSettings, histories: int, n_items: int,
 
 
 def history_negative_logits(hidden: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor,
-                            bias: torch.Tensor | None, drawn: torch.Tensor,
-                            log_expected: torch.Tensor | None = None):
+                            bias: torch.Tensor | None, drawn: torch.Tensor, log_expected: torch.Tensor | None = None
+                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Each real position's target logit (M,), the logits of its own history's draws (M, S) less ``log_expected``
     (B, S) where given, and where a draw is that position's target (M, S).
 
