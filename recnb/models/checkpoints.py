@@ -30,6 +30,9 @@ if TYPE_CHECKING:  # only for the annotation: training imports this module
 CHECKPOINT_FORMAT = "recnb-sasrec/1"
 #: What a checkpoint needs to be resumed, beyond the weights; ``export`` drops these.
 TRAINING_STATE = ("optimizer_state", "scaler_state", "scheduler_state", "rng_state")
+#: What a run that averages its weights (``average_from``) adds, its file's weights being the average: the weights
+#: it trains on and how many epochs the average holds. ``export`` drops these too.
+AVERAGING_STATE = ("unaveraged_state", "averaged_epochs")
 
 
 def save_checkpoint(path: str | os.PathLike, model: SASRec, data: SequenceData,
@@ -193,7 +196,8 @@ def load_checkpoint_for_split(path, data, split: LeaveOneOutSplit, device="cpu",
 
 
 def export_checkpoint(source: str | os.PathLike, output: str | os.PathLike) -> Path:
-    """Copy a checkpoint without its training state (optimizer, scaler, schedule, random state).
+    """Copy a checkpoint without its training state (optimizer, scaler, schedule, random state, and the weights
+    a run that averages trains on).
 
     The result loads and scores exactly like the source but cannot be resumed;
     it is about a third of the size, which is what the repository ships.
@@ -202,7 +206,8 @@ def export_checkpoint(source: str | os.PathLike, output: str | os.PathLike) -> P
     if output.resolve() == source.resolve():
         raise InvalidArgumentError("Give export a new output path; it never overwrites its source.")
     payload = read_checkpoint_file(source)
-    return _save_atomically({key: value for key, value in payload.items() if key not in TRAINING_STATE}, output)
+    dropped = TRAINING_STATE + AVERAGING_STATE
+    return _save_atomically({key: value for key, value in payload.items() if key not in dropped}, output)
 
 
 def resume_point(payload: dict, path: str | os.PathLike) -> tuple[int, int, bool]:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from recnb import __version__
@@ -34,6 +35,7 @@ from recnb.data.split import LeaveOneOutSplit, pad_histories
 from recnb.errors import CheckpointError, EmptyDatasetError, InvalidArgumentError
 from recnb.evaluation.evaluator import evaluate_split
 from recnb.models.checkpoints import (
+    AVERAGING_STATE,
     TRAINING_STATE,
     describe_resume,
     load_checkpoint,
@@ -166,6 +168,11 @@ class TrainConfig:
                                        "count ** this (0: uniform over the trained items)", "non_negative")
     label_smoothing: float = _setting(0.0, "loss ce: move this share of the target's probability evenly onto every "
                                       "item, a regulariser against an overconfident softmax", "below_one")
+    average_from: int | None = _setting(None, "from this epoch on, validate, keep and save the running average of "
+                                        "the weights at the end of each epoch since then, not the weights "
+                                        "themselves (stochastic weight averaging, Izmailov et al. 2018); training "
+                                        "goes on from the weights, and the history records their own validation "
+                                        "too", "optional_count")
     gbce_t: float = _setting(0.75, "loss gbce: calibration t from 0 (plain binary cross-entropy) to 1 (the positive "
                              "term raised to the power of the sampling rate), gSASRec's default 0.75", "fraction")
     loss_chunk: int | None = _setting(None, "items per chunk of ce-chunked (default: as many as fit in "
@@ -392,6 +399,7 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
     scaler = make_scaler(device, dtype, tc.amp)
     history: list[dict] = []
     start_epoch, best_ndcg, best_epoch, best_valid, best_training = 1, -1.0, 0, {}, {}
+    resumed_average = None   # (the averaged weights, how many epochs they average) of a run that was averaging
     if resume is not None:
         saved_model, payload = load_checkpoint(resume, data, device)
         if "optimizer_state" not in payload:
@@ -404,7 +412,10 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
                              + ", ".join(f"{key} {saved!r} there, {now!r} now" for key, (now, saved) in changed.items())
                              + ". Resume with the same preset and options, or train a new checkpoint.")
         stored, epochs_run, old_label = resume_point(payload, resume)
-        model.load_state_dict(saved_model.state_dict())
+        # a run that was averaging saved the average as its weights, and the weights it trains on beside them
+        model.load_state_dict(payload.get("unaveraged_state", saved_model.state_dict()))
+        if "unaveraged_state" in payload:
+            resumed_average = (saved_model.state_dict(), payload["averaged_epochs"])
         optimizer.load_state_dict(payload["optimizer_state"])
         if payload.get("scaler_state"):
             scaler.load_state_dict(payload["scaler_state"])
@@ -412,10 +423,16 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
         history = [dict(row) for row in payload["history"][:stored]]
         start_epoch, best_epoch, best_valid = stored + 1, stored, payload["metrics"]["valid"]
         best_ndcg = best_valid["NDCG@10"]
-        best_training = {key: payload[key] for key in TRAINING_STATE if key in payload}
+        best_training = {key: payload[key] for key in TRAINING_STATE + AVERAGING_STATE if key in payload}
         torch.set_rng_state(payload["rng_state"])
         if verbose:
             print(describe_resume(resume, stored, epochs_run, best_ndcg, old_label, tc), flush=True)
+
+    # the running mean of the weights at the end of each epoch from tc.average_from on (None: no averaging)
+    averaged = None if tc.average_from is None else AveragedModel(model)
+    if averaged is not None and resumed_average is not None:
+        averaged.module.load_state_dict(resumed_average[0])
+        averaged.n_averaged.fill_(resumed_average[1])
 
     inputs, targets = training_tensors(split.train, model_config.max_len, tc.all_windows)
     lengths = (inputs != 0).sum(1).numpy()
@@ -439,7 +456,8 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
     bad_epochs = 0   # a resumed run continues from its best epoch: none bad yet
     # the wall clock of a resumed run goes on from the stored epoch's (older histories did not record it)
     elapsed_before = float(history[-1].get("elapsed_minutes", 0.0)) if history else 0.0
-    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    kept = model.state_dict() if resumed_average is None else resumed_average[0]   # the weights the file holds
+    best_state = {k: v.detach().clone() for k, v in kept.items()}
 
     writer = None
     if checkpoint is not None and main:
@@ -490,11 +508,20 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
             total_loss, all_positions = global_sum([total_loss, total_positions])
             total_positions = int(all_positions)
         train_seconds = time.perf_counter() - epoch_start
-        valid = evaluate_users(model, split, "valid", batch_size=tc.eval_batch_size, device=device).metrics
+        averaging = averaged is not None and epoch >= tc.average_from
+        if averaging:
+            averaged.update_parameters(model)
+        scored = averaged.module if averaging else model    # the model validated, kept and saved
+        valid = evaluate_users(scored, split, "valid", batch_size=tc.eval_batch_size, device=device).metrics
+        own = (evaluate_users(model, split, "valid", batch_size=tc.eval_batch_size, device=device).metrics
+               if averaging else None)   # the weights' own, to see what averaging adds
         seconds = time.perf_counter() - epoch_start
         mean_loss = total_loss / total_positions if total_positions else float("nan")
         record = {"epoch": epoch, "loss": mean_loss, "valid_HR@10": valid["HR@10"],
-                  "valid_NDCG@10": valid["NDCG@10"], "valid_MRR": valid["MRR"], "seconds": seconds,
+                  "valid_NDCG@10": valid["NDCG@10"], "valid_MRR": valid["MRR"],
+                  **({} if own is None else {"unaveraged_valid_HR@10": own["HR@10"],
+                                             "unaveraged_valid_NDCG@10": own["NDCG@10"]}),
+                  "seconds": seconds,
                   "train_seconds": train_seconds, "skipped_steps": skipped, "lr": optimizer.param_groups[0]["lr"],
                   "elapsed_minutes": elapsed_before + (time.perf_counter() - began) / 60}
         history.append(record)
@@ -505,10 +532,13 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
                   f"Time: {seconds:.1f}s", flush=True)
         if valid["NDCG@10"] > best_ndcg:
             best_ndcg, best_epoch, best_valid, bad_epochs = valid["NDCG@10"], epoch, valid, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
             best_training = copy.deepcopy({  # state_dict() holds the live tensors: keep this epoch's values
                 "optimizer_state": optimizer.state_dict(), "scaler_state": scaler.state_dict(),
-                "scheduler_state": scheduler.state_dict(), "rng_state": torch.get_rng_state()})
+                "scheduler_state": scheduler.state_dict(), "rng_state": torch.get_rng_state(),
+                # averaging: the file's weights are the average; a resumed run trains on from these
+                **({"unaveraged_state": model.state_dict(), "averaged_epochs": int(averaged.n_averaged)}
+                   if averaging else {})})
         else:
             bad_epochs += 1
         if checkpoint is not None and best_epoch and main:

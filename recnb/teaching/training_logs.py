@@ -51,9 +51,10 @@ def read_training_log(path: str | os.PathLike, name: str | None = None) -> Train
 
 def recipe_table(logs: list[TrainingLog]) -> pd.DataFrame:
     """One row per run: its recipe (heads, feed-forward width as a multiple of d_model, dropout and attention
-    dropout, loss, label smoothing, weight decay, schedule, every window or the newest, length-bucketed or random
-    batches, peak lr, epochs planned, seed) beside what it reached: best validation epoch and NDCG@10, test
-    metrics, minutes. Test figures and minutes are missing for runs stopped before their end."""
+    dropout, loss, label smoothing, weight decay, the epoch weight averaging began (None: none), schedule, every
+    window or the newest, length-bucketed or random batches, peak lr, epochs planned, seed) beside what it
+    reached: best validation epoch and NDCG@10, test metrics, minutes. Test figures and minutes are missing for
+    runs stopped before their end."""
     rows = []
     for log in logs:
         best, test = log.best, log.test or {}
@@ -69,6 +70,7 @@ def recipe_table(logs: list[TrainingLog]) -> pd.DataFrame:
                      if loss in ("sampled", "gbce") else loss),
             "label smoothing": log.train_config.get("label_smoothing", 0.0),   # 0 before the field existed
             "weight decay": log.train_config.get("weight_decay", 0.0),
+            "averaged from": log.train_config.get("average_from"),   # None: the weights themselves were kept
             "schedule": log.train_config.get("schedule"),
             "all windows": log.train_config.get("all_windows"),
             "batches": {True: "length buckets", False: "random"}.get(log.train_config.get("bucket_by_length")),

@@ -196,7 +196,8 @@ def test_torchrun_trains_with_two_processes_from_the_command_line(tmp_path, synt
     run = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "recnb",
          "train", "--dataset", "synthetic", "--data-dir", str(synthetic_dir.parent), "--preset", "quick",
-         "--epochs", "2", "--batch-size", "64", "--no-progress", "--checkpoint", str(tmp_path / "run.pt")],
+         "--epochs", "2", "--batch-size", "64", "--average-from", "2", "--no-progress",
+         "--checkpoint", str(tmp_path / "run.pt")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.count("Epoch 1 |") == 1 and run.stdout.count("Test: Hit Rate") == 1, run.stdout
@@ -204,6 +205,8 @@ def test_torchrun_trains_with_two_processes_from_the_command_line(tmp_path, synt
     assert payload["epochs_run"] == 2 and "test" in payload["metrics"]
     history = read_history(tmp_path / "run.pt")
     assert history.run["processes"] == 2 and history.epochs["epoch"].tolist() == [1, 2]
+    # weight averaging from epoch 2: the processes' one average is validated, beside the weights' own figure
+    assert history.epochs["unaveraged_valid_NDCG@10"].isna().tolist() == [True, False]
 
 
 # ----------------------------------------------------------------------------- one process

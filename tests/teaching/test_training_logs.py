@@ -53,6 +53,7 @@ def test_the_history_beside_a_checkpoint_is_the_run_the_checkpoint_records(tmp_p
     assert row["attention dropout"] == payload["config"]["attention_dropout"] == 0.0
     assert row["label smoothing"] == payload["train_config"]["label_smoothing"] == 0.0
     assert row["weight decay"] == payload["train_config"]["weight_decay"] == 0.0 and row["loss"] == "ce"
+    assert row["averaged from"] is payload["train_config"]["average_from"] is None
     assert row["epochs planned"] == 3 and row["epochs run"] == 3 and row["lr"] == 3e-3
     assert row["batches"] == "random" and row["seed"] == 0      # the compact recipe's random batches
     assert row["best epoch"] == payload["best_epoch"] and row["test HR@10"] == payload["metrics"]["test"]["HR@10"]
