@@ -508,13 +508,14 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
             total_loss, all_positions = global_sum([total_loss, total_positions])
             total_positions = int(all_positions)
         train_seconds = time.perf_counter() - epoch_start
-        averaging = averaged is not None and epoch >= tc.average_from
-        if averaging:
-            averaged.update_parameters(model)
-        scored = averaged.module if averaging else model    # the model validated, kept and saved
+        # from epoch average_from on, the running mean of the weights (None: the weights themselves are kept)
+        average = averaged if averaged is not None and epoch >= (tc.average_from or 0) else None
+        if average is not None:
+            average.update_parameters(model)
+        scored = model if average is None else average.module    # the model validated, kept and saved
         valid = evaluate_users(scored, split, "valid", batch_size=tc.eval_batch_size, device=device).metrics
-        own = (evaluate_users(model, split, "valid", batch_size=tc.eval_batch_size, device=device).metrics
-               if averaging else None)   # the weights' own, to see what averaging adds
+        own = (None if average is None else   # the weights' own, to see what averaging adds
+               evaluate_users(model, split, "valid", batch_size=tc.eval_batch_size, device=device).metrics)
         seconds = time.perf_counter() - epoch_start
         mean_loss = total_loss / total_positions if total_positions else float("nan")
         record = {"epoch": epoch, "loss": mean_loss, "valid_HR@10": valid["HR@10"],
@@ -537,8 +538,8 @@ def train_sasrec(data: SequenceData, split: LeaveOneOutSplit, model_config: SASR
                 "optimizer_state": optimizer.state_dict(), "scaler_state": scaler.state_dict(),
                 "scheduler_state": scheduler.state_dict(), "rng_state": torch.get_rng_state(),
                 # averaging: the file's weights are the average; a resumed run trains on from these
-                **({"unaveraged_state": model.state_dict(), "averaged_epochs": int(averaged.n_averaged)}
-                   if averaging else {})})
+                **({} if average is None else {"unaveraged_state": model.state_dict(),
+                                                "averaged_epochs": int(average.n_averaged)})})
         else:
             bad_epochs += 1
         if checkpoint is not None and best_epoch and main:
