@@ -226,8 +226,12 @@ def _fit_baseline(args: argparse.Namespace, data, split):
 
 def _load_sasrec(args: argparse.Namespace, data, split):
     from recnb.models.checkpoints import load_checkpoint
+    from recnb.models.ensemble import load_ensemble
 
-    model, _ = load_checkpoint(args.checkpoint, data, split=split)  # refuses other items, or a moved split
+    if len(args.checkpoint) > 1:   # several checkpoints: the mean of their scores (recnb.models.ensemble)
+        ensemble, _ = load_ensemble(args.checkpoint, data, split=split)
+        return ensemble
+    model, _ = load_checkpoint(args.checkpoint[0], data, split=split)  # refuses other items, or a moved split
     return model
 
 
@@ -240,7 +244,8 @@ def _check_checkpoint_argument(args: argparse.Namespace) -> None:
         return
     _require(bool(args.checkpoint),
              "--model sasrec needs --checkpoint PATH (for example checkpoints/sasrec_compact_ml1m.pt).")
-    read_checkpoint_file(args.checkpoint)
+    for path in args.checkpoint:
+        read_checkpoint_file(path)
 
 
 #: ``evaluate --model`` choices: name -> function(args, data, split) returning a model ready to score.
@@ -269,6 +274,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({
             "model": args.model, **({"alpha": model.alpha} if hasattr(model, "alpha") else {}),
+            **({"checkpoints": args.checkpoint} if args.checkpoint else {}),
             "dataset": args.dataset, "split": args.split, "users": len(result.ranks), "items": data.n_items,
             "protocol": result.protocol, "metrics": result.metrics, "fit_seconds": round(fit_seconds, 3),
             "eval_seconds": round(result.seconds, 3), "wall_seconds": round(wall_seconds, 3),
@@ -277,7 +283,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(f"Hit Rate @ 10: {result['HR@10']:.4f}")
     print(f"NDCG@10: {result['NDCG@10']:.4f}")
     print(f"MRR: {result['MRR']:.4f}")
-    print(f"{args.model} on {args.dataset}, {args.split} split, {len(result.ranks):,} users ({result.protocol}); "
+    name = args.model + (f" (the mean of {len(args.checkpoint)} checkpoints)" if args.checkpoint and
+                         len(args.checkpoint) > 1 else "")
+    print(f"{name} on {args.dataset}, {args.split} split, {len(result.ranks):,} users ({result.protocol}); "
           f"fit {fit_seconds:.2f} s, evaluation {result.seconds:.2f} s, total {wall_seconds:.2f} s")
     return 0
 
@@ -531,7 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="validation or test targets (default: test)")
     evaluate.add_argument("--alpha", type=float, default=None,
                           help="hybrid only: weight of the Markov chain in [0, 1] (default 0.5)")
-    evaluate.add_argument("--checkpoint", default=None, help="sasrec only: the trained checkpoint to load")
+    evaluate.add_argument("--checkpoint", default=None, nargs="+", metavar="PATH",
+                          help="sasrec only: the trained checkpoint to load; several are scored as one model, "
+                               "the mean of their scores (for example the same recipe trained with other seeds)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(run=run_evaluate)
 
