@@ -68,9 +68,10 @@ def tie_the_last_three(source: Path, target: Path, every: int = 4) -> int:
     return tied
 
 
-def tiny_checkpoint(data, split, path: Path, record_split: bool = True) -> Path:
-    """An untrained quick SASRec saved for ``data`` (with ``split``'s fingerprint unless told not to)."""
-    torch.manual_seed(0)
+def tiny_checkpoint(data, split, path: Path, record_split: bool = True, seed: int = 0) -> Path:
+    """An untrained quick SASRec saved for ``data`` (with ``split``'s fingerprint unless told not to); ``seed``
+    draws its weights."""
+    torch.manual_seed(seed)
     config = config_from_preset("quick", data.n_items, len(data.genre_names), len(data.year_bucket_labels))
     return save_checkpoint(path, build_model(data, config), data, split if record_split else None)
 

@@ -12,12 +12,11 @@ from recnb.data.sequences import load_dataset
 from recnb.data.split import leave_one_out
 from recnb.errors import CheckpointError, InvalidArgumentError
 from recnb.evaluation.evaluator import evaluate, evaluate_split, top_k
-from recnb.models.checkpoints import load_checkpoint, read_checkpoint_file, save_checkpoint
+from recnb.models.checkpoints import load_checkpoint, read_checkpoint_file
 from recnb.models.ensemble import Ensemble, load_ensemble
 from recnb.models.sasrec import SASRec, config_from_preset
-from recnb.models.training import build_model
 from tests.evaluation.test_chunked import random_histories
-from tests.helpers import REPO, TINY_N_ITEMS, tiny_sasrec
+from tests.helpers import REPO, TINY_N_ITEMS, tiny_checkpoint, tiny_sasrec
 from tests.models.test_train import tiny_data
 
 COMMITTED = [REPO / "checkpoints" / "sasrec_compact_ml1m.pt", REPO / "checkpoints" / "sasrec_compact_ml1m_seed1.pt"]
@@ -77,14 +76,10 @@ def test_models_of_other_catalogues_or_none_are_refused():
         Ensemble([tiny_sasrec(), SASRec(config_from_preset("quick", TINY_N_ITEMS + 5, max_len=12))])
 
 
-def saved_models(tmp_path, data, split, seeds=(0, 1)) -> list:
+def saved_models(folder, data, split, seeds=(0, 1)) -> list:
     """Untrained quick models for ``data``, one per seed, saved as checkpoints."""
-    config = config_from_preset("quick", data.n_items, len(data.genre_names), len(data.year_bucket_labels))
-    paths = []
-    for seed in seeds:
-        torch.manual_seed(seed)
-        paths.append(save_checkpoint(tmp_path / f"seed{seed}.pt", build_model(data, config), data, split))
-    return paths
+    folder.mkdir(parents=True, exist_ok=True)
+    return [tiny_checkpoint(data, split, folder / f"seed{seed}.pt", seed=seed) for seed in seeds]
 
 
 def test_load_ensemble_checks_every_checkpoint(tmp_path):
