@@ -59,6 +59,8 @@ MODEL_OPTIONS = {"--d-model": "d_model", "--layers": "n_layers", "--heads": "n_h
 MODEL_SWITCHES = {"--no-genre": ("use_genre", False, "switch the genre embedding off"),
                   "--no-year": ("use_year", False, "switch the year embedding off"),
                   "--linear-head": ("tied_head", False, "a separate Linear(D -> items) output head"),
+                  "--item-bias": ("item_bias", True, "add a learned score of each item to the tied head's "
+                                                     "(BERT4Rec's output layer)"),
                   "--scale-item-embedding": ("scale_item_embedding", True,
                                              "multiply the item embedding by sqrt(d_model) before adding the others")}
 

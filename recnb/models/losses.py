@@ -166,9 +166,10 @@ def loss_settings(config, train_sequences: Sequence[np.ndarray] | None = None,
 
 # ----------------------------------------------------------------------------- the output layer
 def output_weights(model: SASRec) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The output layer's (N + 1, D) weights and bias: the item embedding for a tied head (no bias)."""
-    if model.head is None:                              # tied head: a score is h . item embedding
-        return model.item_embedding.weight, None
+    """The output layer's (N + 1, D) weights and bias: the item embedding for a tied head, with the model's
+    ``output_bias`` (None unless ``item_bias`` is on)."""
+    if model.head is None:                              # tied head: a score is h . item embedding (+ a bias)
+        return model.item_embedding.weight, model.output_bias
     return model.head.weight, model.head.bias
 
 

@@ -76,7 +76,7 @@ class ScoringGraph(nn.Module):
     def forward(self, histories: torch.Tensor) -> torch.Tensor:
         states = self.model(histories, last_only=True)[:, -1]                      # (B, D)
         if self.model.head is None:
-            return F.linear(states, self.model.item_embedding.weight).float()     # (B, N + 1)
+            return F.linear(states, self.model.item_embedding.weight, self.model.output_bias).float()  # (B, N + 1)
         return self.model.head(states).float()
 
 

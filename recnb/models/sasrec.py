@@ -38,6 +38,7 @@ class SASRecConfig:
     attention_dropout: float = 0.0
     ffn_multiplier: int = 4
     tied_head: bool = True      # score with the item embedding (True) or a separate Linear(D -> N + 1)
+    item_bias: bool = False     # tied head: add a learned score of each item to h . e (BERT4Rec's output layer)
     use_genre: bool = True
     use_year: bool = True
     causal: bool = True         # False drops the causal mask: only for demonstrating leakage (notebook 06)
@@ -48,6 +49,9 @@ class SASRecConfig:
             raise InvalidArgumentError(f"d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads}).")
         if self.n_items < 1 or self.max_len < 1:
             raise InvalidArgumentError("n_items and max_len must be positive.")
+        if self.item_bias and not self.tied_head:
+            raise InvalidArgumentError("item_bias adds a bias to the tied head; the linear head (tied_head=False) "
+                                       "has a bias of its own. Leave one of them out.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -162,6 +166,7 @@ class SASRec(nn.Module):
     # buffers set by register_buffer (None when the feature is off), declared so their type is known
     item_genre: torch.Tensor | None
     item_year_bucket: torch.Tensor | None
+    output_bias: nn.Parameter | None   # the tied head's score of each item alone (config.item_bias), else None
 
     def __init__(self, config: SASRecConfig, item_genre: torch.Tensor | None = None,
                  item_year_bucket: torch.Tensor | None = None):
@@ -177,6 +182,8 @@ class SASRec(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.final_norm = nn.LayerNorm(D)
         self.head = None if config.tied_head else nn.Linear(D, V)
+        # starts at 0, so a new model scores as one without it; popularity can then live here, not in the norms
+        self.output_bias = nn.Parameter(torch.zeros(V)) if config.item_bias else None
         self.apply(self._init_weights)
 
     def _feature_embedding(self, enabled: bool, size: int, lookup: torch.Tensor | None,
@@ -251,6 +258,8 @@ class SASRec(nn.Module):
         """Scores over all item ids for hidden states (..., D) -> (..., N + 1)."""
         if self.head is not None:
             return self.head(hidden)
+        if self.output_bias is not None:
+            return F.linear(hidden, self.item_embedding.weight, self.output_bias)
         return hidden @ self.item_embedding.weight.T
 
     def score(self, histories: torch.Tensor) -> torch.Tensor:
@@ -278,8 +287,9 @@ class SASRec(nn.Module):
 
     def score_items(self, states: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         """Scores (B, stop - start) of item ids start..stop-1 for :meth:`user_states`: a slice of :meth:`logits`."""
-        if self.head is None:   # tied: a score is h . item embedding
-            return (states @ self.item_embedding.weight[start:stop].T).float()
+        if self.head is None:   # tied: a score is h . item embedding (+ the item's bias)
+            scores = states @ self.item_embedding.weight[start:stop].T
+            return (scores if self.output_bias is None else scores + self.output_bias[start:stop]).float()
         return F.linear(states, self.head.weight[start:stop], self.head.bias[start:stop]).float()
 
 
@@ -295,6 +305,8 @@ def count_parameters(model: SASRec) -> dict[str, int]:
         "output head (separate)": model.head,
     }
     counts = {name: sum(p.numel() for p in part.parameters()) for name, part in parts.items() if part is not None}
+    if model.output_bias is not None:
+        counts["output bias (tied head)"] = model.output_bias.numel()
     counts["total"] = sum(p.numel() for p in model.parameters())
     return counts
 

@@ -296,8 +296,9 @@ def plot_sasrec_diagram(config, ax=None):
     _arrow(ax, (centre, 14.875), (centre, 15.35))
     _box(ax, centre, 15.65, width, 0.6, f"h: one {D}-number vector per position  (B, L, {D})", grey)
     _arrow(ax, (centre, 15.95), (centre, 16.45))
-    head = (f"scores = h · Eᵀ  (B, L, {V:,})\none score per item id (the item embedding again)" if config.tied_head
-            else f"scores = separate Linear {D} → {V:,}  (B, L, {V:,})\none score per item id")
+    bias = " + b" if config.item_bias else ""   # b: a learned score of each item (item_bias)
+    head = (f"scores = h · Eᵀ{bias}  (B, L, {V:,})\none score per item id (the item embedding again)"
+            if config.tied_head else f"scores = separate Linear {D} → {V:,}  (B, L, {V:,})\none score per item id")
     _box(ax, centre, 16.9, width, 0.9, head, red)
     if config.tied_head:  # the same matrix E feeds the input and scores the output
         x0 = xs[0] - 1.0

@@ -374,6 +374,8 @@ def test_label_smoothing_and_gbce_settings_say_what_to_change():
 def test_output_weights_are_the_tied_embedding_or_the_head():
     tied = tiny_model()
     assert output_weights(tied)[0] is tied.item_embedding.weight and output_weights(tied)[1] is None
+    biased = tiny_model(item_bias=True)
+    assert output_weights(biased)[0] is biased.item_embedding.weight and output_weights(biased)[1] is biased.output_bias
     head = tiny_model(tied_head=False)
     assert output_weights(head)[0] is head.head.weight and output_weights(head)[1] is head.head.bias
     assert Path(CHECKPOINT).is_file()
@@ -473,3 +475,27 @@ def test_negatives_per_history_settings_say_what_to_change_and_train_a_tiny_mode
                          progress=False, verbose=False)
     result = train_sasrec(data, split, quick_config(data, dropout=0.0), config)
     assert np.isfinite(result.history["loss"]).all() and result.history["loss"].iloc[-1] < result.history["loss"][0]
+
+
+@pytest.mark.parametrize("loss", ["ce", "ce-chunked", "sampled", "bce", "gbce"])
+def test_every_loss_scores_with_the_item_bias(loss):
+    """A tied head with a bias is a linear head whose weight is the item embedding: each loss, and its gradients,
+    must be the same for both (the linear head's losses are checked against full logits above)."""
+    biased = tiny_model(item_bias=True)
+    torch.nn.init.normal_(biased.output_bias, 0, 2.0)
+    linear = tiny_model(tied_head=False)
+    shared = {k: v for k, v in biased.state_dict().items() if k != "output_bias"}
+    linear.load_state_dict({**shared, "head.weight": biased.item_embedding.weight.detach(),
+                            "head.bias": biased.output_bias.detach()})
+    x = torch.tensor([[0, 0, 1, 2, 3, 4], [5, 6, 7, 8, 9, 10]])
+    y = torch.tensor([[0, 0, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]])
+    settings = LossSettings(loss, negatives=5, loss_chunk=4 if loss == "ce-chunked" else None)
+    values = []
+    for model in (biased, linear):
+        torch.manual_seed(9)
+        value, _ = sequence_loss(model, x, y, settings)
+        value.backward()
+        values.append(value)
+    assert torch.allclose(values[0], values[1], atol=1e-5)
+    assert torch.allclose(biased.output_bias.grad, linear.head.bias.grad, atol=1e-5)
+    assert biased.output_bias.grad.abs().sum() > 0

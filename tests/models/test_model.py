@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from recnb.errors import InvalidArgumentError
 from recnb.models.sasrec import (
     SASRec,
     attention_mask,
@@ -142,11 +143,14 @@ def test_bad_configs_are_clear():
         SASRec(config, torch.zeros(3, dtype=torch.long))
 
 
-@pytest.mark.parametrize("n_layers, n_heads, tied_head", [(1, 1, True), (2, 2, True), (3, 4, False)])
-def test_the_scoring_path_equals_the_last_position_of_the_full_forward(n_layers, n_heads, tied_head):
+@pytest.mark.parametrize("n_layers, n_heads, head", [(1, 1, dict()), (2, 2, dict(item_bias=True)),
+                                                    (3, 4, dict(tied_head=False))])
+def test_the_scoring_path_equals_the_last_position_of_the_full_forward(n_layers, n_heads, head):
     """score() trims all-padding columns and runs the last block for the last position only: same scores."""
-    model = tiny_sasrec(n_layers=n_layers, n_heads=n_heads, tied_head=tied_head).eval()
+    model = tiny_sasrec(n_layers=n_layers, n_heads=n_heads, **head).eval()
     torch.manual_seed(1)
+    if model.output_bias is not None:
+        torch.nn.init.normal_(model.output_bias)
     histories = torch.randint(1, TINY_N_ITEMS + 1, (5, 12))
     histories[:, :4] = 0                               # every row padded at the left: those columns are dropped
     histories[0, :9] = 0                               # and one row much shorter than the others
@@ -157,3 +161,26 @@ def test_the_scoring_path_equals_the_last_position_of_the_full_forward(n_layers,
     assert last.shape == (5, 1, model.config.d_model)
     assert torch.allclose(scored, full, atol=1e-5)
     assert model.score(torch.zeros(2, 6, dtype=torch.long)).shape == (2, TINY_N_ITEMS + 1)   # all padding: no error
+
+
+def test_the_item_bias_adds_a_learned_score_of_each_item_to_the_tied_head():
+    """logits = h . E^T + b, in every scoring path; b starts at 0 (a new model scores as one without it) and learns."""
+    plain, biased = tiny_sasrec(), tiny_sasrec(item_bias=True)
+    histories = torch.tensor([[0, 0, 3, 4, 5], [1, 2, 3, 4, 5]])
+    with torch.no_grad():
+        assert torch.equal(biased.score(histories), plain.score(histories))      # same seed, bias still 0
+        biased.output_bias.normal_(0, 1.0)
+        states = biased.user_states(histories)
+        expected = states @ biased.item_embedding.weight.T + biased.output_bias
+        assert torch.allclose(biased.logits(states), expected, atol=1e-6)
+        assert torch.allclose(biased.score(histories), expected, atol=1e-5)
+        assert torch.allclose(biased.score_items(states, 3, 9), expected[:, 3:9], atol=1e-6)
+        assert not torch.allclose(biased.score(histories), plain.score(histories))
+    counts = count_parameters(biased)
+    assert counts["output bias (tied head)"] == TINY_N_ITEMS + 1
+    assert "output bias (tied head)" not in count_parameters(plain)
+    assert counts["total"] == sum(p.numel() for p in biased.parameters())
+    biased.logits(biased(histories)[:, -1])[:, 7].sum().backward()
+    assert biased.output_bias.grad[7] == 2 and biased.output_bias.grad.abs().sum() == 2   # item 7's score, twice
+    with pytest.raises(InvalidArgumentError, match="has a bias of its own"):
+        tiny_sasrec(item_bias=True, tied_head=False)

@@ -45,7 +45,13 @@ def linear_export(synthetic, tmp_path_factory):
     return exported(synthetic, tmp_path_factory.mktemp("linear-export"), tied_head=False)
 
 
-@pytest.fixture(params=["tied_export", "linear_export"])
+@pytest.fixture(scope="session")
+def biased_export(synthetic, tmp_path_factory):
+    """A tied head with a learned score of each item (``item_bias``), which the graph adds to the product."""
+    return exported(synthetic, tmp_path_factory.mktemp("biased-export"), item_bias=True)
+
+
+@pytest.fixture(params=["tied_export", "linear_export", "biased_export"])
 def tiny_export(request):
-    """Each of the two exports in turn."""
+    """Each of the three exports in turn."""
     return request.getfixturevalue(request.param)
