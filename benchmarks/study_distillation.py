@@ -12,7 +12,8 @@ cosine decay to 0. Its loss at every position is
 
     (1 - alpha) x cross-entropy(film that came)  +  alpha x cross-entropy(teachers' softmax, student's softmax)
 
-where the teachers' softmax is that of the mean of their logits (what ``Ensemble`` scores). ``--alpha 0`` is the
+where the teachers' softmax is that of the mean of their logits (what ``Ensemble`` scores):
+``recnb.models.losses.distillation_loss``. ``--alpha 0`` is the
 control: the same extra epochs with the plain loss, so a gain can be told from what more training alone does.
 Each epoch is validated; the best one is kept, saved as a checkpoint ``evaluate`` reads, and tested once:
 
@@ -20,7 +21,8 @@ Each epoch is validated; the best one is kept, saved as a checkpoint ``evaluate`
         --start checkpoints/sasrec_compact_ml1m.pt \\
         --teachers checkpoints/sasrec_compact_ml1m.pt checkpoints/sasrec_compact_ml1m_seed1.pt
 
-The run's history (``NAME.history.jsonl``, the format ``train`` writes) goes beside the checkpoint.
+The run's history (``NAME.history.jsonl``, the format ``train`` writes) goes beside the checkpoint. When no epoch
+beats the start's validation NDCG@10, nothing is saved and the history's end line names epoch 0, the start.
 """
 
 from __future__ import annotations
@@ -36,13 +38,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from recnb import __version__, evaluate_split, leave_one_out, load_dataset
 from recnb.models.checkpoints import load_checkpoint, run_fields, save_checkpoint
 from recnb.models.devices import keep_freed_memory
 from recnb.models.ensemble import load_ensemble
 from recnb.models.history import HistoryWriter, history_path
+from recnb.models.losses import distillation_loss
 from recnb.models.training import (
     epoch_batches,
     learning_rate_factor,
@@ -51,27 +53,6 @@ from recnb.models.training import (
     training_tensors,
     trim_padding,
 )
-
-
-def distillation_loss(student, teachers, inputs: torch.Tensor, targets: torch.Tensor, alpha: float,
-                      temperature: float) -> tuple[torch.Tensor, int]:
-    """Summed loss over the real positions of a micro-batch, and their number.
-
-    Hard part: cross-entropy of the film that came, over every item id (as ``sequence_loss``'s ``"ce"``).
-    Soft part: cross-entropy of the student's softmax at ``temperature`` against the teachers' (the softmax of
-    the mean of their logits), times temperature squared so its gradient keeps its size (Hinton et al.).
-    """
-    hidden = student(inputs)                                             # (B, L, D)
-    real = targets != 0
-    logits = student.logits(hidden[real])                                # (M, N + 1)
-    hard = F.cross_entropy(logits, targets[real], reduction="sum")
-    if alpha == 0:
-        return hard, int(real.sum())
-    with torch.no_grad():
-        mean = sum(t.logits(t(inputs)[real]) for t in teachers) / len(teachers)
-        soft_targets = (mean / temperature).softmax(-1)                  # (M, N + 1)
-    soft = -(soft_targets * (logits / temperature).log_softmax(-1)).sum() * temperature ** 2
-    return (1 - alpha) * hard + alpha * soft, int(real.sum())
 
 
 def main() -> None:
@@ -116,9 +97,10 @@ def main() -> None:
                   "model_config": student.config.to_dict(), "train_config": asdict(recipe), "device": "cpu",
                   "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   "versions": {"recnb": __version__, "torch": torch.__version__},
-                  "notes": f"benchmarks/study_distillation.py: fine-tuned from {args.start} (its valid NDCG@10 "
-                           f"{start_valid:.5f}); teachers {args.teachers}; alpha {args.alpha}, temperature "
-                           f"{args.temperature}; train_config is the compact recipe with these epochs and lr"})
+                  "notes": [f"benchmarks/study_distillation.py: fine-tuned from {args.start} (its valid NDCG@10 "
+                            f"{start_valid:.5f}) with a fresh Adam; teachers {', '.join(args.teachers)}; alpha "
+                            f"{args.alpha}, temperature {args.temperature}; train_config is the compact recipe with "
+                            "these epochs and peak lr, warm-up one epoch"]})
     history, best, best_state, began = [], (start_valid, 0), None, time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         epoch_start = time.perf_counter()
@@ -157,7 +139,8 @@ def main() -> None:
     best_valid = next(row for row in history if row["epoch"] == best[1])
     valid = {"HR@10": best_valid["valid_HR@10"], "NDCG@10": best_valid["valid_NDCG@10"], "MRR": best_valid["valid_MRR"]}
     save_checkpoint(args.out, student, data, split=split, train_config=asdict(recipe), command=command,
-                    notes=writer.path.name, metrics={"valid": valid, "test": test}, train_minutes=minutes,
+                    notes=[f"benchmarks/study_distillation.py; history {writer.path.name}"],
+                    metrics={"valid": valid, "test": test}, train_minutes=minutes,
                     **run_fields(best[1], history, {}))
     writer.end({"best_epoch": best[1], "epochs_run": args.epochs, "valid": valid, "test": test, "minutes": minutes})
     print(f"kept epoch {best[1]}: valid NDCG@10 {best[0]:.5f} (start {start_valid:.5f}); test HR@10 "

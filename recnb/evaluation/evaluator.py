@@ -140,17 +140,20 @@ def as_scorer(model: Model) -> Callable[[torch.Tensor], torch.Tensor]:
 
 @contextmanager
 def _scoring(model: Model) -> Iterator[None]:
-    """Score without gradients and, for a torch module, in eval mode (no dropout), put back as it was after."""
-    module = model if isinstance(model, torch.nn.Module) else None
-    was_training = module is not None and module.training
-    if module is not None and was_training:
-        module.eval()
+    """Score without gradients and, for a torch module, in eval mode (no dropout), put back as it was after.
+
+    Each submodule gets its own mode back: ``module.train()`` would also switch on dropout in the parts that
+    were in eval mode (an :class:`~recnb.models.ensemble.Ensemble` built in train mode around models in eval mode).
+    """
+    modes = [(part, part.training) for part in model.modules()] if isinstance(model, torch.nn.Module) else []
+    if isinstance(model, torch.nn.Module):
+        model.eval()
     try:
         with torch.no_grad():
             yield
     finally:
-        if module is not None and was_training:
-            module.train()
+        for part, training in modes:
+            part.training = training
 
 
 def score_batches(model: Model, histories: Sequence[np.ndarray], batch_size: int = 512, *,

@@ -234,6 +234,30 @@ def output_loss(model: SASRec, h: torch.Tensor, positives: torch.Tensor, loss: s
     return bce.sum()
 
 
+# ----------------------------------------------------------------------------- distillation
+def distillation_loss(student: SASRec, teachers: Sequence[SASRec], inputs: torch.Tensor, targets: torch.Tensor,
+                      alpha: float = 0.5, temperature: float = 1.0) -> tuple[torch.Tensor, int]:
+    """Summed knowledge-distillation loss over the real positions of a micro-batch, and their number.
+
+    ``(1 - alpha) x`` full cross-entropy of the film that came, plus ``alpha x`` the cross-entropy of the
+    student's softmax at ``temperature`` against the teachers' (the softmax of the mean of their logits, what
+    :class:`~recnb.models.ensemble.Ensemble` scores), times temperature squared so its gradient keeps its size
+    (Hinton, Vinyals and Dean, 2015). The teachers are read, never trained (put them in eval mode); ``alpha`` 0 is
+    ``sequence_loss``'s ``"ce"``. ``benchmarks/study_distillation.py`` trains with it.
+    """
+    hidden = student(inputs)                                             # (B, L, D)
+    real = targets != 0
+    logits = student.logits(hidden[real]).float()                        # (M, N + 1)
+    hard = F.cross_entropy(logits, targets[real], reduction="sum")
+    if alpha == 0:
+        return hard, int(real.sum())
+    with torch.no_grad():
+        mean = sum(teacher.logits(teacher(inputs)[real]).float() for teacher in teachers) / len(teachers)
+        soft_targets = (mean / temperature).softmax(-1)                  # (M, N + 1): the teachers' distribution
+    soft = -(soft_targets * (logits / temperature).log_softmax(-1)).sum() * temperature ** 2
+    return (1 - alpha) * hard + alpha * soft, int(real.sum())
+
+
 # ----------------------------------------------------------------------------- sampled softmax
 def draw_negatives(settings: LossSettings, positives: torch.Tensor,
                    n_items: int) -> tuple[torch.Tensor, torch.Tensor | None]:

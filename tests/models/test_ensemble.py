@@ -131,3 +131,14 @@ def test_the_committed_seeds_together_beat_each_on_ml1m_validation(ml1m, ml1m_sp
     first = evaluate_split(ensemble.members[0], ml1m_split, "valid")["NDCG@10"]
     assert first == pytest.approx(members[0], abs=1e-6)
     assert evaluate_split(ensemble, ml1m_split, "valid")["NDCG@10"] > max(members)
+
+
+def test_scoring_an_ensemble_leaves_each_member_in_its_own_mode():
+    """An Ensemble is built in train mode; scoring it must not switch dropout on in members that were in eval mode."""
+    first, second = tiny_sasrec(dropout=0.3).eval(), tiny_sasrec(dropout=0.3).train()
+    pair = Ensemble([first, second])
+    assert pair.training
+    histories = [np.array([1, 2, 3]), np.array([4, 5])]
+    evaluate(pair, histories, [4, 6], batch_size=2)
+    assert pair.training and not first.training and second.training
+    assert all(not part.training for part in first.modules()) and all(part.training for part in second.modules())

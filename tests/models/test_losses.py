@@ -14,6 +14,7 @@ from recnb.models.checkpoints import load_checkpoint
 from recnb.models.losses import (
     LossSettings,
     chunked_cross_entropy,
+    distillation_loss,
     draw_history_negatives,
     draw_negatives,
     gbce_beta,
@@ -499,3 +500,33 @@ def test_every_loss_scores_with_the_item_bias(loss):
     assert torch.allclose(values[0], values[1], atol=1e-5)
     assert torch.allclose(biased.output_bias.grad, linear.head.bias.grad, atol=1e-5)
     assert biased.output_bias.grad.abs().sum() > 0
+
+
+def test_distillation_is_cross_entropy_against_the_film_and_against_the_teachers_mean_softmax():
+    """Recomputed by hand from the logits: the hard part, the soft part against the softmax of the teachers' mean
+    logits at a temperature (times its square), their mix; the teachers get no gradient."""
+    student, first, second = tiny_model(), tiny_model(), tiny_model()
+    for number, teacher in enumerate((first, second), 1):
+        torch.manual_seed(number)
+        for parameter in teacher.parameters():
+            torch.nn.init.normal_(parameter, 0, 0.5)
+    x = torch.tensor([[0, 0, 1, 2, 3, 4], [5, 6, 7, 8, 9, 10]])
+    y = torch.tensor([[0, 0, 2, 3, 4, 5], [6, 7, 8, 9, 10, 11]])
+    real = y != 0
+    logits = student.logits(student(x)[real])
+    hard = F.cross_entropy(logits, y[real], reduction="sum")
+    plain = distillation_loss(student, [first, second], x, y, alpha=0)[0]
+    assert torch.allclose(plain, sequence_loss(student, x, y)[0])
+    for temperature in (1.0, 2.0):
+        mean = (first.logits(first(x)[real]) + second.logits(second(x)[real])) / 2
+        target = torch.softmax(mean / temperature, -1)
+        soft = -(target * torch.log_softmax(logits / temperature, -1)).sum() * temperature ** 2
+        value, positions = distillation_loss(student, [first, second], x, y, alpha=0.25, temperature=temperature)
+        assert positions == 10 and torch.allclose(value, 0.75 * hard + 0.25 * soft, atol=1e-4)
+    value.backward()
+    assert all(p.grad is None for p in (*first.parameters(), *second.parameters()))
+    assert student.item_embedding.weight.grad.abs().sum() > 0
+    # a teacher that is the student itself: the soft part is the student's own entropy, above zero
+    own = distillation_loss(student, [student], x, y, alpha=1.0)[0]
+    probabilities = torch.softmax(logits, -1)
+    assert torch.allclose(own, -(probabilities * torch.log(probabilities)).sum(), atol=1e-3)
