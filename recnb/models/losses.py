@@ -252,7 +252,7 @@ def distillation_loss(student: SASRec, teachers: Sequence[SASRec], inputs: torch
     if alpha == 0:
         return hard, int(real.sum())
     with torch.no_grad():
-        mean = sum(teacher.logits(teacher(inputs)[real]).float() for teacher in teachers) / len(teachers)
+        mean = torch.stack([teacher.logits(teacher(inputs)[real]).float() for teacher in teachers]).mean(0)
         soft_targets = (mean / temperature).softmax(-1)                  # (M, N + 1): the teachers' distribution
     soft = -(soft_targets * (logits / temperature).log_softmax(-1)).sum() * temperature ** 2
     return (1 - alpha) * hard + alpha * soft, int(real.sum())
